@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 READY  := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench release venv clean
 
 demo: $(READY)
 	$(PY) -m cgan_lib.demo
@@ -17,6 +17,10 @@ test: $(READY)
 
 bench: $(READY)
 	$(PY) benchmarks/data_pipeline.py
+
+# Regenerate the student notebooks from solutions/ (commit the result).
+release: $(READY)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m nbgrader generate_assignment cgan --force
 
 venv: $(READY)
 
