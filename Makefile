@@ -17,6 +17,7 @@ test: $(READY)
 
 bench: $(READY)
 	$(PY) benchmarks/data_pipeline.py
+	$(PY) benchmarks/training_speed.py
 
 # Regenerate the student notebooks from solutions/ (commit the result).
 release: $(READY)
