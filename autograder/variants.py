@@ -6,8 +6,76 @@ test (benchmarks/calibrate_training_test.py) and the tests that the notebook's o
 catch each bug with a message naming it (tests/test_assignment_catches_bugs.py).
 """
 
-# Other correct ways to write train_step.
+SEED1_GENERATOR = [  # seed 1's MLP generator (no BatchNorm), with its (N, 28, 28) output fixed
+    ("""        def block(in_features, out_features, normalize=True):
+            layers = [nn.Linear(in_features, out_features)]
+            if normalize:
+                layers.append(nn.BatchNorm1d(out_features))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            return layers
+
+        self.model = nn.Sequential(
+            *block(opt.latent_dim + opt.label_dim, 128, normalize=False),
+            *block(128, 256),
+            *block(256, 512),
+            *block(512, 1024),
+            nn.Linear(1024, int(np.prod(img_shape))),
+            nn.Tanh(),
+        )
+""", """        self.model = nn.Sequential(
+            nn.Linear(150, 128), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(128, 256), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(256, 512), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 1024), nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(1024, 784), nn.Tanh())
+"""),
+    ("""        gen_input = torch.cat((noise, self.label_embedding(labels)), dim=1)
+        img = self.model(gen_input)
+        img = img.view(img.size(0), *img_shape)
+""", """        noise = noise.view(noise.size(0), 100)
+        c = self.label_embedding(labels)
+        x = torch.cat([noise, c], 1)
+        out = self.model(x)
+        img = out.view(x.size(0), 1, 28, 28)
+"""),
+]
+SEED1_DISCRIMINATOR = [  # seed 1's discriminator (Dropout 0.3, Sigmoid), with its squeeze() removed
+    ("""        self.model = nn.Sequential(
+            nn.Linear(int(np.prod(img_shape)) + opt.label_dim, 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 512),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 512),
+            nn.Dropout(0.4),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 1),
+        )
+""", """        self.model = nn.Sequential(
+            nn.Linear(834, 512), nn.LeakyReLU(0.2, inplace=True), nn.Dropout(0.3),
+            nn.Linear(512, 512), nn.LeakyReLU(0.2, inplace=True), nn.Dropout(0.3),
+            nn.Linear(512, 512), nn.LeakyReLU(0.2, inplace=True), nn.Dropout(0.3),
+            nn.Linear(512, 512), nn.LeakyReLU(0.2, inplace=True), nn.Dropout(0.3),
+            nn.Linear(512, 1), nn.Sigmoid())
+"""),
+    ("""        d_in = torch.cat((img.view(img.size(0), -1), self.label_embedding(labels)), dim=1)
+        validity = self.model(d_in)
+""", """        img = img.view(img.size(0), 784)
+        c = self.label_embedding(labels)
+        x = torch.cat([img, c], 1)
+        validity = self.model(x)
+"""),
+]
+
+# Other correct ways to write the graded cells: every test must pass them.
 CORRECT = {
+    "correct: seed 1's architecture, its two shape bugs fixed": {
+        "generator": SEED1_GENERATOR, "discriminator": SEED1_DISCRIMINATOR},
+    "correct: label embedding first in both concatenations": {
+        "generator": [("torch.cat((noise, self.label_embedding(labels)), dim=1)",
+                       "torch.cat((self.label_embedding(labels), noise), dim=1)")],
+        "discriminator": [("torch.cat((img.view(img.size(0), -1), self.label_embedding(labels)), dim=1)",
+                           "torch.cat((self.label_embedding(labels), img.view(img.size(0), -1)), dim=1)")]},
     "correct: fresh fakes for D, summed loss, numpy noise (seed 1's way)": {"train_step": [
         ("    fake_loss = adversarial_loss(discriminator(gen_imgs.detach(), gen_labels), fake)\n",
          "    z2 = FloatTensor(np.random.randn(batch_size, opt.latent_dim))\n"

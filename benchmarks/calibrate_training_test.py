@@ -43,7 +43,7 @@ def main():
 
     # the test judges train_step with its own reference models: only train_step variants apply
     runs = {"correct: the solution": ({}, args.seeds)}
-    runs.update({name: (edits, args.seeds) for name, edits in CORRECT.items()})
+    runs.update({name: (edits, args.seeds) for name, edits in CORRECT.items() if set(edits) == {"train_step"}})
     runs.update({name: (edits, args.bug_seeds) for name, (edits, _, _) in BUGS.items() if set(edits) == {"train_step"}})
     solution = cell_sources()
     for name, (edits, n_seeds) in runs.items():

@@ -2,6 +2,7 @@
 untouched student notebook with 0, finishing all the same."""
 import shutil
 
+import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
@@ -34,6 +35,12 @@ def autograde(course, student, notebook):
 
 def test_solution_gets_every_automatic_point(course, real_data_dir):
     grades = autograde(course, "instructor", SOURCE)
+    # nbgrader zeroes a test cell with any stderr output: the tests themselves must print none
+    graded = nbformat.read(course[0] / "autograded" / "instructor" / "cgan" / "cgan.ipynb", as_version=4)
+    for cell in graded.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code":
+            stderr = [o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
+            assert not stderr, f"{cell.metadata['nbgrader']['grade_id']} wrote to stderr: {stderr}"
     automatic = {name: g for name, g in grades.items() if g[2]}
     assert len(automatic) == 9
     lost = {name: f"{score}/{max_score}" for name, (score, max_score, _) in automatic.items() if score != max_score}
