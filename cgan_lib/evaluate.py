@@ -175,14 +175,7 @@ def load_classifier(device=None, path=None, sha256=CLASSIFIER_SHA256):
     fix = (f"To fix it, restore the file that comes with the package (re-install cgan_lib, or "
            f"`git checkout -- cgan_lib/weights/{WEIGHTS_PATH.name}` in the repository), or re-create it "
            f"with `{TRAIN_COMMAND}` (about 4 minutes on a CPU).")
-    if not path.is_file():
-        raise ClassifierWeightsError(f"The reference classifier's weights file {path} does not exist.\n{fix}")
-    if sha256 is not None:
-        found = sha256_of(path)
-        if found != sha256:
-            raise ClassifierWeightsError(
-                f"The reference classifier's weights file {path} is damaged or not the expected one: its "
-                f"SHA-256 is {found}, expected {sha256}.\n{fix}")
+    _check_file(path, sha256, "reference classifier's weights file", ClassifierWeightsError, fix)
     model = FashionClassifier()
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -197,6 +190,17 @@ def load_classifier(device=None, path=None, sha256=CLASSIFIER_SHA256):
     model.to(device).eval().requires_grad_(False)
     _CLASSIFIERS[key] = model
     return model
+
+
+def _check_file(path, sha256, what, error, fix, recorded_in=""):
+    """Raise `error` naming `path` and the fix if the file is missing or its SHA-256 is not `sha256`."""
+    if not path.is_file():
+        raise error(f"The {what} {path} does not exist.\n{fix}")
+    if sha256 is not None:
+        found = sha256_of(path)
+        if found != sha256:
+            raise error(f"The {what} {path} is damaged or not the expected one: its SHA-256 is {found}, "
+                        f"expected {sha256}{recorded_in}.\n{fix}")
 
 
 def clear_caches():
@@ -407,14 +411,8 @@ def load_reference_stats(path=None, sha256=_RECORDED):
     key = ("stats", str(path.resolve()), sha256, CLASSIFIER_SHA256)
     if key in _REFERENCE:
         return _REFERENCE[key]
-    if not path.is_file():
-        raise ReferenceStatsError(f"The real-data statistics file {path} does not exist.\n{_stats_fix()}")
-    if sha256 is not None:
-        found = sha256_of(path)
-        if found != sha256:
-            raise ReferenceStatsError(
-                f"The real-data statistics file {path} is damaged or not the expected one: its SHA-256 is "
-                f"{found}, expected {sha256} (REFERENCE_STATS_SHA256 in {Path(__file__).name}).\n{_stats_fix()}")
+    _check_file(path, sha256, "real-data statistics file", ReferenceStatsError, _stats_fix(),
+                recorded_in=f" (REFERENCE_STATS_SHA256 in {Path(__file__).name})")
     try:
         stats = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(stats, dict):
