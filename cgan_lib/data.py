@@ -91,6 +91,7 @@ def find_fashion_mnist(split="train", root=None, download=None):
     something to silently skip: the user asked for that folder.
     """
     images_name, labels_name, _ = _split_files(split)
+    named_folder = root is not None or bool(os.environ.get("CGAN_DATA_DIR"))
     tried = []
     for description, folder in _candidate_dirs(root):
         images, labels = _find_file(folder, images_name), _find_file(folder, labels_name)
@@ -103,12 +104,14 @@ def find_fashion_mnist(split="train", root=None, download=None):
             tried.append(f"{description}: {folder} exists but holds no {images_name}[.gz]")
         else:
             tried.append(f"{description}: {folder} does not exist")
-        if description.startswith(("the folder you passed", "$CGAN")):
+        if named_folder:
             break  # the user named a folder: do not quietly use another one
 
-    if _want_download(download) and not tried[0].startswith(("the folder you passed", "$CGAN")):
+    if named_folder:
+        tried.append("other places and the download: not tried, because a folder was named")
+    elif _want_download(download):
         return _download(split, tried)
-    if not _want_download(download):
+    else:
         tried.append("torchvision download: not attempted (download=False and CGAN_DOWNLOAD unset)")
     raise FashionMNISTError(
         f"Fashion-MNIST ({split} split) was not found. Places tried, in order:\n"
