@@ -23,6 +23,7 @@ def refresh(path):
     with tempfile.TemporaryDirectory() as scratch:  # checkpoints and plots go here, not into solutions/
         os.environ.update(CGAN_SCHEDULE="short", CGAN_CHECKPOINT_DIR=scratch)
         NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": scratch}}).execute()
+    nb.metadata.pop("widgets", None)  # the progress bar's widget state: volatile, and not for students
     kept = 0
     for cell in nb.cells:
         if cell.cell_type != "code":

@@ -92,6 +92,8 @@ def test_release_has_the_course_skeleton():
     assert "## TODO: There are many ways to implement the model" in by_id["generator"].source
     assert "## TODO: There are many ways to implement the discriminator" in by_id["discriminator"].source
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "the release must have no outputs"
+    assert set(nb.metadata) <= {"kernelspec", "language_info"}, \
+        f"the release carries notebook metadata from a run: {sorted(nb.metadata)}"
 
 
 def test_untouched_release_stops_cleanly_at_the_first_unfinished_part(tmp_path, real_data_dir):
