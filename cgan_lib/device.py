@@ -17,6 +17,8 @@ The seeds' way, kept working on CPU and CUDA without deprecation warnings::
 factories that call ``torch.empty`` / ``torch.as_tensor`` with the right
 dtype and device. Set ``CGAN_DEVICE=cpu`` to stay on the CPU even with a GPU.
 """
+import contextlib
+import itertools
 import os
 
 import torch
@@ -57,6 +59,28 @@ def tensor_types(device):
     float_type = _TensorType(prefix + "FloatTensor", (), {"dtype": torch.float32, "device": device})
     long_type = _TensorType(prefix + "LongTensor", (), {"dtype": torch.int64, "device": device})
     return float_type, long_type
+
+
+def module_device(module, default=None):
+    """The device of a module's first parameter or buffer; `default` (or the CPU) when it has none."""
+    if isinstance(module, torch.nn.Module):
+        for tensor in itertools.chain(module.parameters(), module.buffers()):
+            return tensor.device
+    return torch.device(default if default is not None else "cpu")
+
+
+@contextlib.contextmanager
+def evaluating(module):
+    """`module` in eval() mode under torch.no_grad(); every submodule's train/eval mode is restored after."""
+    modes = [(m, m.training) for m in module.modules()] if isinstance(module, torch.nn.Module) else []
+    with torch.no_grad():
+        if modes:
+            module.eval()
+        try:
+            yield module
+        finally:
+            for m, training in modes:
+                m.training = training
 
 
 device = pick_device()

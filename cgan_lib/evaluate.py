@@ -58,6 +58,7 @@ import torch.nn as nn
 
 from . import data as _data  # the dataset is read through _data.* at call time (tests replace it)
 from .data import CLASS_NAMES, IMG_SIZE, N_CLASSES, subset_per_class
+from .device import evaluating, module_device
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "fashion_classifier.pt"
 # SHA-256 of the committed weights file; scripts/train_classifier.py --update-checksum rewrites this line.
@@ -211,39 +212,9 @@ def clear_caches():
 
 # --- Helpers ------------------------------------------------------------------------------------
 
-class _evaluating:
-    """Context: a module in eval() mode under no_grad; every submodule's mode restored afterwards."""
-
-    def __init__(self, module):
-        self.module = module if isinstance(module, nn.Module) else None
-
-    def __enter__(self):
-        self.no_grad = torch.no_grad()
-        self.no_grad.__enter__()
-        if self.module is not None:
-            self.modes = [(m, m.training) for m in self.module.modules()]
-            self.module.eval()
-        return self.module
-
-    def __exit__(self, *exc):
-        if self.module is not None:
-            for m, mode in self.modes:
-                m.training = mode
-        return self.no_grad.__exit__(*exc)
-
-
-def _module_device(module, default=None):
-    if isinstance(module, nn.Module):
-        for tensor in module.parameters():
-            return tensor.device
-        for tensor in module.buffers():
-            return tensor.device
-    return torch.device(default) if default is not None else torch.device("cpu")
-
-
 def _batched(model, fn, images, batch_size=1000):
     """fn(batch) for batches of `images` moved to `model`'s device; a tensor (or tuple of them) concatenated."""
-    device = _module_device(model)
+    device = module_device(model)
     outs = [fn(images[i:i + batch_size].to(device, torch.float32)) for i in range(0, len(images), batch_size)]
     if isinstance(outs[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*outs))
@@ -253,7 +224,7 @@ def _batched(model, fn, images, batch_size=1000):
 def classifier_predictions(model, images, batch_size=1000):
     """(features (N, 128), predicted classes (N,)) from `model` (default: the reference classifier)."""
     model = load_classifier() if model is None else model
-    with _evaluating(model):
+    with evaluating(model):
         def both(x):
             f = model.features(x)
             return f, model.head(f).argmax(1)
@@ -266,7 +237,7 @@ def classifier_accuracy(model, images, labels, batch_size=1000):
     The model is run in eval mode without gradients and left in the mode it was in.
     """
     model = load_classifier() if model is None else model
-    with _evaluating(model):
+    with evaluating(model):
         predicted = _batched(model, lambda x: model(x).argmax(1), images, batch_size)
     return (predicted.cpu() == labels.cpu()).double().mean().item()
 
@@ -478,12 +449,12 @@ def generate_images(generator, latent_dim, n_per_class=1000, seed=0, batch_size=
     if int(n_per_class) < 1:
         raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
     n = int(n_per_class) * N_CLASSES
-    gen_device = _module_device(generator, default=device)
+    gen_device = module_device(generator, default=device)
     noise = torch.randn(n, int(latent_dim), generator=torch.Generator().manual_seed(int(seed)))
     labels = torch.arange(N_CLASSES).repeat(int(n_per_class))
     cuda_devices = [_device_key(gen_device).index] if gen_device.type == "cuda" else []
     images = []
-    with torch.random.fork_rng(devices=cuda_devices), _evaluating(generator):
+    with torch.random.fork_rng(devices=cuda_devices), evaluating(generator):
         torch.default_generator.manual_seed(int(seed))
         if cuda_devices:
             with torch.cuda.device(gen_device):
@@ -602,7 +573,7 @@ def evaluate_generator(generator, latent_dim, n_per_class=1000, seed=0, device=N
     if n_per_class < 2:
         raise ValueError(f"n_per_class must be at least 2 (diversity needs pairs), got {n_per_class}")
     if device is None:
-        device = _module_device(generator, default=_default_device())
+        device = module_device(generator, default=_default_device())
     device = _device_key(device)
     classifier = load_classifier(device, sha256=CLASSIFIER_SHA256)
     ref = load_reference_stats()

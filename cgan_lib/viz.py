@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint
 from .data import CLASS_NAMES, N_CLASSES
+from .device import evaluating, module_device
 
 TILE_INCHES = 0.5  # size of one 28x28 image in the figure
 PAD = 2  # pixels of white between images
@@ -89,13 +90,6 @@ def plot_grid_comparison(images_a, images_b, n_per_class, titles=("A", "B"), pat
     return _finish(fig, path)
 
 
-def _device_of(module):
-    for tensor in (*module.parameters(), *module.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-@torch.no_grad()
 def sample_class_grid(generator, latent_dim, n_per_class=10, seed=0, device=None):
     """`n_per_class` images of every class from fixed noise, class-major, on the CPU.
 
@@ -103,18 +97,13 @@ def sample_class_grid(generator, latent_dim, n_per_class=10, seed=0, device=None
     the same noise on any device and the global random state is not touched.
     The generator runs in eval() mode; each module's train/eval mode is restored after.
     """
-    device = _device_of(generator) if device is None else torch.device(device)
+    device = module_device(generator) if device is None else torch.device(device)
     rng = torch.Generator().manual_seed(seed)
     noise = torch.randn(N_CLASSES * n_per_class, latent_dim, generator=rng).to(device)
     labels = torch.arange(N_CLASSES, device=device).repeat_interleave(n_per_class)
 
-    modes = {module: module.training for module in generator.modules()}
-    generator.eval()
-    try:
+    with evaluating(generator):
         images = generator(noise, labels)
-    finally:
-        for module, training in modes.items():
-            module.training = training
     expected = (len(labels), 1, 28, 28)
     if tuple(images.shape) != expected:
         raise ValueError(f"the generator returned images of shape {tuple(images.shape)}, expected {expected}")

@@ -69,3 +69,14 @@ def test_cgan_device_environment_variable(monkeypatch):
     monkeypatch.delenv("CGAN_DEVICE")
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert pick_device().type == expected
+
+
+def test_module_device_and_evaluating():
+    from cgan_lib.device import evaluating, module_device
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    model[1].eval()  # a mixed state that must come back as it was
+    assert module_device(model) == torch.device("cpu")
+    assert module_device(torch.nn.ReLU(), default="meta") == torch.device("meta")
+    with evaluating(model):
+        assert not model.training and not model[0].training and not torch.is_grad_enabled()
+    assert model.training and model[0].training and not model[1].training and torch.is_grad_enabled()
