@@ -1,0 +1,94 @@
+"""What the pipeline reads and writes in nbgrader's gradebook (nbgrader.api.Gradebook).
+
+Workers grade each student against a private copy of the gradebook, so that no two
+processes ever write one SQLite file; the main process alone copies their scores in.
+"""
+import warnings
+
+from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.exc import SAWarning
+
+
+def _submission(gradebook, assignment, student):
+    """The student's submission, created (with the student) if there is none yet."""
+    gradebook.update_or_create_student(student)
+    try:
+        return gradebook.find_submission(assignment, student)
+    except MissingEntry:
+        with warnings.catch_warnings():  # nbgrader's add_submission trips SQLAlchemy's autoflush warnings
+            warnings.simplefilter("ignore", SAWarning)
+            return gradebook.add_submission(assignment, student)
+
+
+def zero_automatic_scores(db_url, assignment, student):
+    """Withhold the automatic points of a submission (e.g. tampering): every test cell 0, flagged for review."""
+    with Gradebook(db_url) as gradebook:
+        for notebook in gradebook.find_submission(assignment, student).notebooks:
+            for grade in notebook.grades:
+                if grade.cell_type == "code":
+                    grade.auto_score = 0
+                    grade.needs_manual_grade = True
+                    notebook.flagged = True
+        gradebook.db.commit()
+
+
+def copy_scores(private_url, main_url, assignment, student):
+    """Copy one student's autograded scores and comments from a worker's gradebook into the main one.
+
+    Scores a grader already gave by hand in the main gradebook are kept, as nbgrader's own
+    SaveAutoGrades does.
+    """
+    with Gradebook(private_url) as private:
+        submission = private.find_submission(assignment, student)
+        scores = {(nb.name, g.name): (g.auto_score, g.needs_manual_grade) for nb in submission.notebooks for g in nb.grades}
+        comments = {(nb.name, c.name): c.auto_comment for nb in submission.notebooks for c in nb.comments}
+        flagged = {nb.name: nb.flagged for nb in submission.notebooks}
+    with Gradebook(main_url) as gradebook:
+        target = _submission(gradebook, assignment, student)
+        for notebook in target.notebooks:
+            notebook.flagged = flagged.get(notebook.name, False)
+            for grade in notebook.grades:
+                grade.auto_score, needs_review = scores[notebook.name, grade.name]
+                grade.needs_manual_grade = needs_review or grade.manual_score is not None
+            for comment in notebook.comments:
+                comment.auto_comment = comments[notebook.name, comment.name]
+        gradebook.db.commit()
+
+
+def record_not_graded(main_url, assignment, student):
+    """A submission nothing could be graded from: 0 for every cell, automatic and written."""
+    with Gradebook(main_url) as gradebook:
+        target = _submission(gradebook, assignment, student)
+        for notebook in target.notebooks:
+            notebook.flagged = True
+            for grade in notebook.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gradebook.db.commit()
+
+
+def grade_table(main_url, assignment):
+    """(columns, rows): per student, the total and the points of every graded cell.
+
+    A written answer nobody has graded yet is left blank and counted in `to_grade_by_hand`.
+    """
+    with Gradebook(main_url) as gradebook:
+        cells = [(cell.notebook.name, cell.name, cell.max_score)
+                 for notebook in gradebook.find_assignment(assignment).notebooks for cell in notebook.grade_cells]
+        columns = ["student", "score", "max_score", "to_grade_by_hand"] + [name for _, name, _ in cells]
+        rows = []
+        for student in sorted(s.id for s in gradebook.students):
+            try:
+                submission = gradebook.find_submission(assignment, student)
+            except MissingEntry:
+                continue
+            row = {"student": student, "max_score": sum(m for _, _, m in cells), "to_grade_by_hand": 0}
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    pending = grade.needs_manual_grade and grade.manual_score is None
+                    row[grade.name] = "" if grade.score is None or (pending and grade.auto_score is None) else grade.score
+                    row["to_grade_by_hand"] += pending
+            row["score"] = sum(v for k, v in row.items() if k not in ("student", "max_score", "to_grade_by_hand")
+                               and v != "")
+            rows.append(row)
+    return columns, rows

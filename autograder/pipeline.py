@@ -1,0 +1,264 @@
+"""The instructor's grading run: submissions in, gradebook, feedback, grades.csv and problems.csv out.
+
+    find submissions -> triage each (autograder.triage) -> N workers autograde in parallel,
+    each against a private gradebook copy (autograder.grading) -> the main process copies
+    scores into the gradebook, one writer -> grades.csv, problems.csv, a summary table.
+
+The workspace (default out/grading, or $CGAN_GRADING_DIR, or --workspace) holds:
+
+    gradebook.db                             nbgrader's gradebook (it holds the hidden tests)
+    originals/<student>/<file>               byte-for-byte copies of what each student submitted
+    submitted/<student>/<assignment>/        the notebook that was graded (after triage's repairs)
+    autograded/<student>/<assignment>/       the executed notebook, for the instructor
+    feedback/<student>/<assignment>/*.html   what the student gets back
+    logs/<assignment>/<student>.log          nbgrader's log of that student's grading
+    results/<assignment>/<student>.json      status and problems, which `report` reads
+    grades.csv, problems.csv
+"""
+import csv
+import html
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+
+import nbformat
+from tqdm import tqdm
+
+from autograder import gradebook, sandbox, submissions
+from cgan_lib.data import FashionMNISTError, find_fashion_mnist
+
+from autograder.grading import REPO, Job, Limits, install_kernelspec, notebook_name, record_assignment
+from autograder.triage import after_execution, triage
+
+DEFAULT_WORKSPACE = REPO / "out" / "grading"
+
+
+def workspace_path(path=None):
+    return Path(path or os.environ.get("CGAN_GRADING_DIR") or DEFAULT_WORKSPACE).resolve()
+
+
+def db_url(path):
+    return f"sqlite:///{path}"
+
+
+def dataset_folder():
+    """The folder with Fashion-MNIST that grading kernels read; the grader cannot run without it."""
+    try:
+        images, _ = find_fashion_mnist("train")
+        test_images, _ = find_fashion_mnist("test")
+    except FashionMNISTError as error:
+        raise RuntimeError(f"grading needs Fashion-MNIST, and it was not found:\n{error}") from None
+    if images.parent != test_images.parent:
+        raise RuntimeError(f"the training and test files of Fashion-MNIST are in different folders "
+                           f"({images.parent}, {test_images.parent}): put them in one and set CGAN_DATA_DIR")
+    return images.parent
+
+
+def prepare(workspace, assignment):
+    """Create the workspace on demand and record the assignment in its gradebook and a template."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    install_kernelspec(workspace / "jupyter")
+    template = workspace / f"template-{assignment}.db"
+    template.unlink(missing_ok=True)
+    record_assignment(db_url(template), assignment, workspace / "work" / ".template")
+    main = workspace / "gradebook.db"
+    if main.exists():
+        record_assignment(db_url(main), assignment, workspace / "work" / ".main")  # picks up edits of the source
+    else:
+        shutil.copy(template, main)
+    return template, main
+
+
+def _run_worker(job, job_dir, environment, limits):
+    """Run one worker process; (result dict, seconds). Kills it, kernel included, past the time limit."""
+    job_file = job_dir / "job.json"
+    job_file.write_text(json.dumps(job.__dict__))
+    start = time.monotonic()
+    with open(job_dir / "worker.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "autograder.grading", str(job_file)], cwd=REPO,
+                                   env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            process.wait(timeout=limits.notebook_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the worker, its kernel and anything they started
+            process.wait()
+            return {"timeout": True}, time.monotonic() - start
+    result_file = job_dir / "result.json"
+    if not result_file.exists():
+        tail = (job_dir / "worker.log").read_text(errors="replace")[-2000:]
+        return {"autograded": False, "log": f"the grading process exited with status {process.returncode}:\n{tail}"}, \
+            time.monotonic() - start
+    return json.loads(result_file.read_text()), time.monotonic() - start
+
+
+def _why_not_graded(result, limits):
+    if result.get("timeout"):
+        return "too slow", (f"grading took longer than {limits.notebook_timeout} s in all: stopped; 0. "
+                            "Check the notebook for long loops, or re-grade it with a larger --notebook-timeout")
+    log = result.get("log", "")
+    if "Kernel died" in log or "DeadKernelError" in log or "kernel died" in log.lower():
+        return "kernel died", ("the notebook's Python process died while running (os._exit(), a crash such as a "
+                               "segfault, or the CPU-time limit): nothing could be graded; 0")
+    last = [line for line in log.strip().splitlines() if line.strip()][-3:]
+    return "grading failed", "nbgrader could not grade it: " + " | ".join(last)
+
+
+def _feedback_page(path, student, assignment, problems, max_score):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items = "".join(f"<li><b>{html.escape(kind)}</b>: {html.escape(detail)}</li>" for kind, detail in problems)
+    path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{assignment}: feedback</title></head>"
+                    f"<body><h1>{html.escape(assignment)}: {html.escape(student)}</h1>"
+                    f"<p>Your submission could not be graded, so it scored <b>0 / {max_score:g}</b>:</p>"
+                    f"<ul>{items}</ul><p>Contact your instructor.</p></body></html>")
+
+
+def _replace_tree(source, target):
+    if target.exists():
+        shutil.rmtree(target)
+    if source.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(source), str(target))
+
+
+def grade(assignment, submissions_path, workspace=None, workers=None, limits=None, quiet=False):
+    """Grade every submission; returns {student: record}. Never stops on a bad submission."""
+    workspace = workspace_path(workspace)
+    workers = workers or len(os.sched_getaffinity(0))
+    limits = limits or Limits(threads=max(1, len(os.sched_getaffinity(0)) // workers))
+    notebook = notebook_name(assignment)
+    release = REPO / "assignments" / assignment / f"{notebook}.ipynb"
+    source = REPO / "solutions" / assignment / f"{notebook}.ipynb"
+
+    if limits.sandbox and (reason := sandbox.unavailable_reason()):
+        raise RuntimeError(f"cannot sandbox the students' code: {reason}")
+    found = submissions.find_submissions(submissions_path, assignment, workspace / "incoming" / Path(submissions_path).stem)
+    template, main = prepare(workspace, assignment)
+    environment = {k: v for k, v in os.environ.items() if k != "CGAN_SCHEDULE"}  # grading sets its own schedule
+    environment.update(limits.kernel_environment(), JUPYTER_PATH=str(workspace / "jupyter"), MPLBACKEND="Agg",
+                       CGAN_DATA_DIR=str(dataset_folder()))  # the sandbox shows the kernel this folder only
+    max_score = sum(c.metadata["nbgrader"].get("points", 0) for c in nbformat.read(release, as_version=4).cells
+                    if c.metadata.get("nbgrader", {}).get("grade"))
+
+    records, jobs = {}, {}
+    for submission in found:
+        student = submission.student
+        record = records[student] = {"student": student, "origin": submission.origin,
+                                     "problems": list(submission.problems), "graded": False, "seconds": 0.0}
+        for folder in ("originals", "submitted", "autograded", "feedback"):
+            shutil.rmtree(workspace / folder / student / assignment, ignore_errors=True)
+        if submission.notebook is None:
+            continue
+        original = workspace / "originals" / student / assignment / submission.notebook.name
+        original.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(submission.notebook, original)
+        checked = triage(original, release, source)
+        record["problems"] += checked.problems
+        if checked.notebook is None:
+            continue
+        private = workspace / "work" / student
+        shutil.rmtree(private, ignore_errors=True)
+        for folder in (workspace, private):
+            target = folder / "submitted" / student / assignment / f"{notebook}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(checked.notebook, target)
+        shutil.copy(template, private / "gradebook.db")
+        (private / "scratch").mkdir()
+        (private / "runtime").mkdir(mode=0o700)  # the kernel's connection file and sockets (TMPDIR)
+        jobs[student] = Job(root=str(private), db_url=db_url(private / "gradebook.db"), assignment=assignment,
+                            student=student, withhold_automatic=bool(checked.tampering), limits=asdict(limits))
+
+    slots = queue.SimpleQueue()  # sandbox user ids: one per worker, never two kernels with one id
+    for slot in range(workers):
+        slots.put(sandbox.SANDBOX_UID_BASE + slot)
+
+    def grade_one(student):
+        private = Path(jobs[student].root)
+        env = dict(environment, CGAN_CHECKPOINT_DIR=str(private / "scratch"), HOME=str(private / "scratch"),
+                   TMPDIR=str(private / "runtime"))
+        uid = slots.get()
+        try:
+            if limits.sandbox:
+                env.update(CGAN_SANDBOX_UID=str(uid), CGAN_SANDBOX_SCRATCH=str(private / "scratch"))
+            return _run_worker(jobs[student], private, env, limits)
+        finally:
+            slots.put(uid)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(grade_one, student): student for student in jobs}
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}", unit="student",
+                           disable=quiet or None, file=sys.stderr):
+            student = futures[future]
+            record, private = records[student], Path(jobs[student].root)
+            result, record["seconds"] = future.result()
+            log = workspace / "logs" / assignment / f"{student}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(result.get("log", "") + (private / "worker.log").read_text(errors="replace"))
+            if result.get("autograded"):
+                gradebook.copy_scores(jobs[student].db_url, db_url(main), assignment, student)
+                for folder in ("autograded", "feedback"):
+                    _replace_tree(private / folder / student / assignment, workspace / folder / student / assignment)
+                executed = workspace / "autograded" / student / assignment / f"{notebook}.ipynb"
+                record["problems"] += after_execution(nbformat.read(executed, as_version=4), limits)
+                if jobs[student].withhold_automatic:
+                    record["problems"].append(("points withheld", "automatic points set to 0 because of the tampering "
+                                               "noted above: read the notebook, then give manual scores in formgrader "
+                                               "to restore them"))
+                record["graded"] = True
+            else:
+                record["problems"].append(_why_not_graded(result, limits))
+            shutil.rmtree(private, ignore_errors=True)
+
+    for student, record in records.items():
+        if not record["graded"]:
+            gradebook.record_not_graded(db_url(main), assignment, student)
+            _feedback_page(workspace / "feedback" / student / assignment / f"{notebook}.html", student, assignment,
+                           record["problems"], max_score)
+        path = workspace / "results" / assignment / f"{student}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1))
+    shutil.rmtree(workspace / "work", ignore_errors=True)
+    return records
+
+
+def report(assignment, workspace=None, out=sys.stdout):
+    """Write grades.csv and problems.csv from the gradebook and the last run's records; print the table.
+
+    Returns the number of students whose submission needs attention.
+    """
+    workspace = workspace_path(workspace)
+    main = workspace / "gradebook.db"
+    if not main.exists():
+        raise FileNotFoundError(f"{main}: no gradebook yet; run `python -m autograder grade {assignment} <submissions>`")
+    columns, rows = gradebook.grade_table(db_url(main), assignment)
+    records = {p.stem: json.loads(p.read_text()) for p in sorted((workspace / "results" / assignment).glob("*.json"))}
+    with open(workspace / "grades.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, columns + ["problems"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "problems": len(records.get(row["student"], {}).get("problems", []))})
+    with open(workspace / "problems.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "problem", "detail", "submitted_file"])
+        for student, record in records.items():
+            for kind, detail in record["problems"]:
+                writer.writerow([student, kind, detail, record["origin"]])
+
+    width = max([len(r["student"]) for r in rows] + [7])
+    print(f"\n{'student':<{width}}  {'score':>11}  {'by hand':>7}  problems", file=out)
+    for row in rows:
+        kinds = sorted({kind for kind, _ in records.get(row["student"], {}).get("problems", [])})
+        print(f"{row['student']:<{width}}  {row['score']:>5g} / {row['max_score']:<3g}  {row['to_grade_by_hand']:>7}  "
+              f"{', '.join(kinds)}", file=out)
+    attention = sum(bool(r["problems"]) for r in records.values())
+    print(f"\n{len(rows)} students, {attention} need attention (see problems.csv). "
+          f"Written: {workspace / 'grades.csv'}, {workspace / 'problems.csv'}, feedback in {workspace / 'feedback'}",
+          file=out)
+    return attention

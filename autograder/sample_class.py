@@ -1,0 +1,244 @@
+"""The bundled sample class: correct, buggy and hostile submissions of the CGAN assignment.
+
+    python -m autograder.sample_class out/sample_class     # write one folder per student
+
+Each case is built from the released notebook (what students get) and the solution, so
+the class follows the assignment when it changes. CASES records, for each student, the
+test cells that must score 0 and the problems.csv kinds the grader must report;
+tests/test_pipeline.py grades the class through the CLI and checks all of it.
+"""
+import copy
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.grading import REPO, Limits
+from autograder.variants import BUGS, CORRECT, apply
+
+RELEASE = REPO / "assignments" / "cgan" / "cgan.ipynb"
+SOLUTION = REPO / "solutions" / "cgan" / "cgan.ipynb"
+TESTS = ["test_generator", "test_generator_hidden", "test_discriminator", "test_discriminator_hidden",
+         "test_train_step", "test_train_step_hidden", "test_generate_latent_points",
+         "test_generate_latent_points_hidden", "test_training_run"]
+# Limits the sample class is graded with: short enough for its slow cases to cost minutes, not hours.
+LIMITS = Limits(cell_timeout=60, notebook_timeout=180)
+
+
+@dataclass
+class Case:
+    student: str
+    build: object                                   # () -> notebook, or bytes for a broken file
+    fails: set = field(default_factory=set)         # test cells that score 0 ("all": every one)
+    problems: set = field(default_factory=set)      # problems.csv kinds expected for this student
+    layout: str = "flat"                            # flat: <student>/cgan.ipynb; nested: <student>/cgan/cgan.ipynb
+    why: str = ""
+
+
+def grade_id(cell):
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def solved(edits=None):
+    """The released notebook as a student who solved everything hands it in, `edits` applied to their cells."""
+    solution = {grade_id(c): c.source for c in nbformat.read(SOLUTION, as_version=4).cells if grade_id(c)}
+    notebook = nbformat.read(RELEASE, as_version=4)
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            source = solution[meta["grade_id"]]
+            if cell.cell_type == "code":
+                source = source.replace("### BEGIN SOLUTION", "### START CODE HERE").replace("### END SOLUTION", "### END CODE HERE")
+            else:
+                source = source.replace("### BEGIN SOLUTION\n", "").replace("\n### END SOLUTION", "")
+            cell.source = apply(source, (edits or {}).get(meta["grade_id"], []))
+    return notebook
+
+
+def cell_index(notebook, wanted):
+    return next(i for i, c in enumerate(notebook.cells) if grade_id(c) == wanted)
+
+
+def with_cell(source, after, edits=None):
+    """A solved notebook with an extra code cell (no nbgrader metadata) after cell `after`."""
+    def build():
+        notebook = solved(edits)
+        notebook.cells.insert(cell_index(notebook, after) + 1, nbformat.v4.new_code_cell(source))
+        return notebook
+    return build
+
+
+def changed(change, edits=None):
+    def build():
+        notebook = solved(edits)
+        change(notebook)
+        return notebook
+    return build
+
+
+def _delete(notebook, wanted):
+    del notebook.cells[cell_index(notebook, wanted)]
+
+
+def _set_source(notebook, wanted, source):
+    notebook.cells[cell_index(notebook, wanted)].source = source
+
+
+def _duplicate(notebook, wanted):
+    at = cell_index(notebook, wanted)
+    twin = copy.deepcopy(notebook.cells[at])
+    twin["id"] = "copy-of-" + twin["id"]
+    notebook.cells.insert(at + 1, twin)
+
+
+def _to_markdown(notebook, wanted):
+    at = cell_index(notebook, wanted)
+    old = notebook.cells[at]
+    notebook.cells[at] = nbformat.v4.new_markdown_cell(old.source, metadata=old.metadata, id=old.id)
+
+
+def _strip_metadata(notebook, *wanted):
+    for name in wanted:
+        del notebook.cells[cell_index(notebook, name)].metadata["nbgrader"]
+
+
+def _nbformat3():
+    return nbformat.writes(nbformat.convert(solved(), 3)).encode()
+
+
+def _bug(name):
+    edits, test, _ = BUGS[name]
+    return edits
+
+
+def _many(source, count):
+    notebook = solved()
+    at = cell_index(notebook, "generator") + 1
+    for _ in range(count):
+        notebook.cells.insert(at, nbformat.v4.new_code_cell(source))
+    return notebook
+
+
+def _always_equal():
+    notebook = with_cell("class Anything(torch.Tensor):\n    def __eq__(self, other):\n        return True\n",
+                         "imports")()
+    cell = notebook.cells[cell_index(notebook, "generator")]
+    cell.source = cell.source.replace("        return img", "        return img.as_subclass(Anything)")
+    return notebook
+
+
+def _partial_credit():
+    notebook = nbformat.read(RELEASE, as_version=4)
+    cell = notebook.cells[cell_index(notebook, "generate_latent_points")]
+    cell.source = cell.source.replace("### START CODE HERE", "### START CODE HERE\nimport sys\nsys.displayhook(2.0)", 1)
+    for name in ("generator", "discriminator"):
+        cell = notebook.cells[cell_index(notebook, name)]
+        cell.source = cell.source.replace("### START CODE HERE", "### START CODE HERE\n        import sys\n"
+                                          "        sys.displayhook(3.0)", 1)
+    return notebook
+
+
+SLEEPS = "import time\ntime.sleep(50)  # each cell stays under the cell limit, the notebook does not"
+
+CASES = [
+    # correct work: every automatic point
+    Case("correct_solution", solved, why="the instructor's solution, as a student would hand it in"),
+    Case("correct_seed1_architecture", lambda: solved(CORRECT["correct: seed 1's architecture, its two shape bugs fixed"]),
+         layout="nested", why="seed 1's MLP without BatchNorm, Dropout 0.3 and a Sigmoid in D"),
+    Case("warnings_and_stderr", lambda: solved({"generator": [(
+        "        gen_input = torch.cat(", "        import sys\n"
+        "        labels = torch.tensor(labels)  # PyTorch warns: copy-construct a tensor from a tensor\n"
+        "        print('debug: forward', tuple(noise.shape), file=sys.stderr)\n        gen_input = torch.cat(")]}),
+         why="a PyTorch UserWarning and debug prints to stderr cost nothing: only exceptions fail a test"),
+    Case("untouched_release", lambda: nbformat.read(RELEASE, as_version=4), fails={"all"},
+         why="the notebook as released: 0, and grading finishes"),
+
+    # common bugs (autograder/variants.py): the tests each must fail
+    Case("bug_squeezed_discriminator", lambda: solved(_bug("discriminator output squeeze()d to (N,) (seed 1)")),
+         fails={"test_discriminator", "test_discriminator_hidden", "test_train_step", "test_train_step_hidden"},
+         why="seed 1's bug: D returns (N,) instead of (N, 1)"),
+    Case("bug_generator_28x28", lambda: solved(_bug("generator returns (N, 28, 28) (seed 1)")),
+         fails={"test_generator", "test_generator_hidden"}, why="seed 1's bug: G returns (N, 28, 28)"),
+    Case("bug_no_tanh", lambda: solved(_bug("no Tanh at the end of the generator")),
+         fails={"test_generator_hidden"}, why="the generator's output is not bounded to [-1, 1]"),
+    Case("bug_no_zero_grad", lambda: solved(_bug("no optimizer_G.zero_grad()")),
+         fails={"test_train_step", "test_train_step_hidden"}, why="gradients of G accumulate across steps"),
+    Case("bug_swapped_targets", lambda: solved(_bug("swapped real/fake targets for D")),
+         fails={"test_train_step", "test_train_step_hidden", "test_training_run"}, why="D learns real->0, fake->1"),
+    Case("bug_generator_toward_fake", lambda: solved(_bug("G trained toward fake")),
+         fails={"test_train_step", "test_train_step_hidden", "test_training_run"}, why="G's loss uses the `fake` target"),
+    Case("bug_generator_ignores_labels", lambda: solved(_bug("generator ignores its labels")),
+         fails={"test_generator", "test_generator_hidden"}, why="the label embedding is multiplied by 0"),
+    Case("bug_discriminator_ignores_labels", lambda: solved(_bug("discriminator ignores its labels")),
+         fails={"test_discriminator", "test_discriminator_hidden"}, why="D cannot check the image matches its label"),
+    Case("bug_uniform_noise", lambda: solved(_bug("uniform noise in generate_latent_points")),
+         fails={"test_generate_latent_points", "test_generate_latent_points_hidden"}, why="torch.rand instead of torch.randn"),
+    Case("bug_no_optimizer_step", lambda: solved(_bug("optimizer_G.step() missing")),
+         fails={"test_train_step", "test_train_step_hidden", "test_training_run"}, why="G is never updated"),
+
+    # broken files: not gradable, 0, explained
+    Case("invalid_json", lambda: nbformat.writes(solved()).encode()[:5000], fails={"all"},
+         problems={"invalid JSON"}, why="a download cut short"),
+    Case("not_a_notebook", lambda: b"\x89PNG\r\n\x1a\n" + bytes(200), fails={"all"}, problems={"not a notebook"},
+         why="an image renamed .ipynb"),
+    Case("empty_file", lambda: b"", fails={"all"}, problems={"empty file"}),
+    Case("empty_notebook", lambda: nbformat.v4.new_notebook(), fails={"all"}, problems={"empty notebook"}),
+    Case("old_nbformat3", _nbformat3, problems={"old notebook format"}, why="saved by an old Jupyter"),
+
+    # notebooks edited in ways nbgrader must undo
+    Case("deleted_test_cell", changed(lambda nb: _delete(nb, "test_generator")), problems={"deleted cell"}),
+    Case("edited_test_cell", changed(lambda nb: _set_source(nb, "test_train_step", "pass  # this test always passes"),
+                                     _bug("no optimizer_G.zero_grad()")),
+         fails={"test_train_step", "test_train_step_hidden"}, problems={"edited test"},
+         why="a buggy train_step whose test was replaced by `pass`: the real test is put back and fails"),
+    Case("edited_locked_cell", changed(lambda nb: _set_source(nb, "settings", "opt = None")),
+         problems={"edited locked cell"}, layout="nested"),
+    Case("duplicated_cell", changed(lambda nb: _duplicate(nb, "generator")), problems={"duplicated cell"},
+         why="stock nbgrader aborts every later student's grading on this"),
+    Case("changed_cell_type", changed(lambda nb: _to_markdown(nb, "test_discriminator")), problems={"cell type changed"}),
+    Case("removed_metadata", changed(lambda nb: _strip_metadata(nb, "generator", "test_train_step")),
+         problems={"metadata removed"}),
+
+    # code that misbehaves while it runs
+    Case("infinite_loop", with_cell("while True:\n    pass", "generator"), problems={"cell timeout"}),
+    Case("sys_exit", with_cell("import sys\nsys.exit('I am done')", "discriminator"), problems={"exit"}),
+    Case("os_exit", with_cell("import os\nos._exit(0)", "discriminator"), fails={"all"}, problems={"kernel died"}),
+    Case("segfault", with_cell("import ctypes\nctypes.string_at(0)", "discriminator"), fails={"all"},
+         problems={"kernel died", "possible tampering"}),
+    Case("output_flood", with_cell("for i in range(3_000_000):\n    print(i, 'spam')", "generator"),
+         problems={"output flood"}),
+    Case("memory_bomb", with_cell("big = torch.ones(4 * 1024**3)  # 16 GB", "generator"), problems={"out of memory"}),
+    Case("too_slow", lambda: _many(SLEEPS, 4), fails={"all"}, problems={"too slow"}),
+
+    # code that tries to fool the tests: automatic points withheld, for the instructor to review
+    Case("monkeypatch_allclose", with_cell("torch.allclose = lambda *args, **kwargs: False", "imports",
+                                           _bug("generator ignores its labels")),
+         fails={"all"}, problems={"possible tampering", "points withheld"},
+         why="makes `assert not torch.allclose(a, b)` pass for a generator that ignores labels"),
+    Case("redefined_test_helper", with_cell("check_train_step = lambda *args, **kwargs: None", "train_step_test_tools",
+                                            _bug("no optimizer_G.zero_grad()")),
+         fails={"all"}, problems={"possible tampering", "points withheld"}),
+    Case("always_equal", _always_equal, fails={"all"}, problems={"possible tampering", "points withheld"}),
+    Case("fake_partial_credit", _partial_credit, fails={"all"},
+         why="sys.displayhook(3.0) in its code: stock nbgrader reads that as 3 points"),
+]
+
+
+def write(folder):
+    """Write the sample class into `folder` (replacing it); returns {student: Case}."""
+    folder = Path(folder)
+    for case in CASES:
+        built = case.build()
+        data = built if isinstance(built, bytes) else nbformat.writes(built).encode()
+        path = folder / case.student / ("cgan/cgan.ipynb" if case.layout == "nested" else "cgan.ipynb")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return {case.student: case for case in CASES}
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "out" / "sample_class")
+    write(target)
+    print(f"{len(CASES)} submissions written to {target}")
