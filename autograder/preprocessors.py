@@ -17,6 +17,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from nbgrader.utils import is_grade
 from traitlets import Integer, Unicode
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # IPython colours each token of a traceback
 FLOOD = "[output flood: {name} passed {limit:,} characters; the rest was dropped by the grader]"
 
 
@@ -76,7 +77,7 @@ class LimitOutput(NbGraderPreprocessor):
         lines = defaultdict(int)
         for output in cell.outputs:
             if output.output_type == "stream":
-                text = output.text.split("\n")
+                text = output.text.removesuffix("\n").split("\n")  # a final newline ends a line, starts none
                 room = max(self.max_lines - lines[output.name], 1)
                 if len(text) > room:
                     flood = [line for line in text[-2:] if line.startswith("[output flood:")]  # keep the marker
@@ -147,7 +148,7 @@ class HideHiddenTests(NbGraderPreprocessor):
     def _redact(self, text):
         if not self._hidden_lines:
             return text
-        return "\n".join("[redacted: hidden test code]" if any(h in line for h in self._hidden_lines) else line
+        return "\n".join("[redacted: hidden test code]" if any(h in ANSI.sub("", line) for h in self._hidden_lines) else line
                          for line in text.split("\n"))
 
     def preprocess_cell(self, cell, resources, cell_index):

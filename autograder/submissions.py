@@ -10,8 +10,10 @@ Accepted layouts (`<assignment>` is e.g. `cgan`):
 
 Nothing here modifies the input: zips are extracted into the grading workspace.
 """
+import os
 import re
 import shutil
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +57,8 @@ def extract(zip_path, destination):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(member) as source, open(target, "wb") as out:
                     shutil.copyfileobj(source, out)
+                stamp = time.mktime(member.date_time + (0, 0, -1))  # "newest" means newest in the zip
+                os.utime(target, (stamp, stamp))
     except zipfile.BadZipFile as error:
         raise ValueError(f"{zip_path}: not a readable zip file ({error})") from None
     return destination
@@ -87,8 +91,9 @@ def find_submissions(path, assignment, unpack_to):
             raise ValueError(f"{path}: expected a folder of submissions or an LMS zip download")
         path = extract(path, unpack_to)
         inner = [p for p in path.iterdir() if not p.name.startswith(".")]
-        if len(inner) == 1 and inner[0].is_dir() and not any(inner[0].glob("*.ipynb")):
-            path = inner[0]  # a zip of the class folder itself
+        if len(inner) == 1 and inner[0].is_dir() and not any(inner[0].glob("*.ipynb")) \
+                and not (inner[0] / assignment / f"{assignment}.ipynb").exists():
+            path = inner[0]  # a zip of the class folder itself (not of one student's nbgrader folder)
 
     found = {}
     for entry in sorted(path.iterdir()):
@@ -98,7 +103,7 @@ def find_submissions(path, assignment, unpack_to):
             notebook, problem = _pick_notebook(entry, assignment)
             submission = Submission(student_id(entry.name), notebook, str(entry))
         elif entry.suffix == ".ipynb":  # a flat LMS download: <student>_<ids>_<original name>
-            submission = Submission(student_id(entry.name.split("_")[0]), entry, str(entry))
+            submission = Submission(student_id(entry.stem.split("_")[0]), entry, str(entry))
             problem = None
         else:
             continue

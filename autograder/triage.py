@@ -121,12 +121,17 @@ def repair(notebook, release, result):
             seen.add(grade_id)
             result.note("metadata removed", f"cell {grade_id!r} had lost its nbgrader metadata: put back")
 
-    # deleted: insert the released cell after the previous cell that is there
-    for position, grade_id in enumerate(order):
+    # deleted: insert the released cell after the cell that precedes it in the release (by nbgrader id, else cell id)
+    def position_after(cell):
+        return next((i + 1 for i, c in enumerate(notebook.cells)
+                     if (nbgrader_id(cell) and nbgrader_id(c) == nbgrader_id(cell)) or
+                     (not nbgrader_id(cell) and cell.get("id") and c.get("id") == cell.get("id"))), None)
+
+    for grade_id in order:
         if grade_id in seen:
             continue
-        previous = next((g for g in reversed(order[:position]) if g in seen), None)
-        at = 0 if previous is None else 1 + next(i for i, c in enumerate(notebook.cells) if nbgrader_id(c) == previous)
+        index = release.cells.index(expected[grade_id])
+        at = next((p for p in map(position_after, reversed(release.cells[:index])) if p is not None), 0)
         restored = copy.deepcopy(expected[grade_id])
         restored["id"] = restored.get("id") if restored.get("id") not in ids else uuid.uuid4().hex[:8]
         notebook.cells.insert(at, restored)
@@ -205,8 +210,6 @@ class _Scanner(ast.NodeVisitor):
             dotted = _dotted(target)
             if dotted and dotted.split(".")[0] in self.modules and not any(a in dotted for a in ALLOWED_ASSIGNMENTS):
                 self.flag(node, f"changes {dotted} (monkeypatching a library the tests rely on)")
-            elif dotted and dotted.split(".")[0] in self.protected:
-                self.flag(node, f"changes {dotted}, which the tests use")
 
     def visit_Assign(self, node):
         for target in node.targets:
@@ -286,7 +289,7 @@ def defined_names(source):
     return names
 
 
-def test_names(solution_path):
+def names_tests_use(solution_path):
     """Names that one locked cell of the solution defines and another uses: the tests' tools."""
     locked = [c.source for c in nbformat.read(solution_path, as_version=4).cells
               if c.cell_type == "code" and is_locked(c.metadata.get("nbgrader", {}))]
@@ -327,7 +330,7 @@ def triage(path, release_path, solution_path):
         return result
     release = nbformat.read(release_path, as_version=4)
     result.notebook = repair(notebook, release, result)
-    for label, line, code, why in scan(result.notebook, release, test_names(solution_path)):
+    for label, line, code, why in scan(result.notebook, release, names_tests_use(solution_path)):
         detail = f"{label}, line {line}: `{code}` {why}"
         result.tampering.append(detail)
         result.note("possible tampering", detail)
@@ -349,7 +352,8 @@ def after_execution(notebook, limits):
                     problems.append(("cell timeout", f"{label} ran longer than {limits.cell_timeout} s: interrupted"))
                 elif output.ename == "SystemExit":
                     problems.append(("exit", f"{label} called sys.exit() or exit(); the grader went on"))
-                elif output.ename == "MemoryError" or "can't allocate memory" in text or "not enough memory" in text:
+                elif output.ename == "MemoryError" or any(
+                        phrase in text.lower() for phrase in ("can't allocate memory", "cannot allocate memory")):
                     problems.append(("out of memory", f"{label} tried to use more than the "
                                                       f"{limits.memory_gb:g} GB allowed: {text[:120]}"))
             elif output.output_type == "stream" and "[output flood:" in output.text:
