@@ -8,8 +8,9 @@ READY  := $(VENV)/.installed
 
 .PHONY: demo test bench release venv clean
 
+# The instructor's flow on the bundled sample class: release, grade, feedback, grades.csv.
 demo: $(READY)
-	$(PY) -m cgan_lib.demo
+	$(PY) -m autograder.demo
 
 # pytest exits 5 when it collected nothing: that is a failure here too.
 test: $(READY)
@@ -18,10 +19,11 @@ test: $(READY)
 bench: $(READY)
 	$(PY) benchmarks/data_pipeline.py
 	$(PY) benchmarks/training_speed.py
+	$(PY) benchmarks/autograde.py
 
 # Regenerate the student notebooks from solutions/ (commit the result).
 release: $(READY)
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m nbgrader generate_assignment cgan --force
+	$(PY) -m autograder release cgan
 
 venv: $(READY)
 

@@ -40,12 +40,15 @@ def main(argv=None):
     for verb in (graded, reported):
         verb.add_argument("--workspace", help=f"grading workspace (default: $CGAN_GRADING_DIR or {DEFAULT_WORKSPACE})")
     args = parser.parse_args(argv)
+    # nbgrader creates gradebooks with the `alembic` command of its own environment
+    bin_dir = os.path.dirname(sys.executable)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
 
     try:
         if args.verb == "release":
-            env = dict(os.environ, PATH=f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}")
             return subprocess.call([sys.executable, "-m", "nbgrader", "generate_assignment", args.assignment, "--force"],
-                                   cwd=REPO, env=env) and 2
+                                   cwd=REPO) and 2
         if args.verb == "grade":
             limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
                             memory_gb=args.memory_gb, threads=max(1, cores // args.workers), sandbox=args.sandbox)

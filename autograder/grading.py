@@ -79,7 +79,9 @@ def install_kernelspec(jupyter_dir):
     spec.mkdir(parents=True, exist_ok=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, str(REPO / "autograder" / "kernel.py"), "-f", "{connection_file}"],
-        "display_name": "Python 3 (CGAN lab grading)", "language": "python"}, indent=1))
+        "display_name": "Python 3 (CGAN lab grading)", "language": "python",
+        # a signal to the launched process would reach bwrap, not the kernel inside: ask the kernel itself
+        "interrupt_mode": "message"}, indent=1))
     return jupyter_dir
 
 

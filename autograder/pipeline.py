@@ -107,6 +107,9 @@ def _why_not_graded(result, limits):
     if "Kernel died" in log or "DeadKernelError" in log or "kernel died" in log.lower():
         return "kernel died", ("the notebook's Python process died while running (os._exit(), a crash such as a "
                                "segfault, or the CPU-time limit): nothing could be graded; 0")
+    if "CellTimeoutError" in log:
+        return "too slow", (f"a cell ran longer than {limits.cell_timeout} s and did not stop when interrupted: "
+                            "grading stopped; 0")
     last = [line for line in log.strip().splitlines() if line.strip()][-3:]
     return "grading failed", "nbgrader could not grade it: " + " | ".join(last)
 
@@ -126,6 +129,56 @@ def _replace_tree(source, target):
     if source.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(source), str(target))
+
+
+def _prepare_job(submission, record, workspace, assignment, notebook, release, source, template, limits):
+    """Copy, triage and lay out one submission for its worker; None when there is nothing to grade."""
+    student = submission.student
+    if submission.notebook is None:
+        return None
+    original = workspace / "originals" / student / assignment / submission.notebook.name
+    original.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(submission.notebook, original)
+    checked = triage(original, release, source)
+    record["problems"] += checked.problems
+    if checked.notebook is None:
+        return None
+    private = workspace / "work" / student
+    shutil.rmtree(private, ignore_errors=True)
+    for folder in (workspace, private):
+        target = folder / "submitted" / student / assignment / f"{notebook}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(checked.notebook, target)
+    shutil.copy(template, private / "gradebook.db")
+    (private / "scratch").mkdir()
+    (private / "runtime").mkdir(mode=0o700)  # the kernel's connection file and sockets (TMPDIR)
+    return Job(root=str(private), db_url=db_url(private / "gradebook.db"), assignment=assignment,
+               student=student, withhold_automatic=bool(checked.tampering), limits=asdict(limits))
+
+
+def _collect(student, future, record, job, workspace, assignment, notebook, main, limits, watch):
+    """Take a worker's result into the gradebook and the workspace."""
+    private = Path(job.root)
+    result, record["seconds"] = future.result()
+    log = workspace / "logs" / assignment / f"{student}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(result.get("log", "") + (private / "worker.log").read_text(errors="replace"))
+    if result.get("autograded"):
+        gradebook.copy_scores(job.db_url, db_url(main), assignment, student)
+        for folder in ("autograded", "feedback"):
+            _replace_tree(private / folder / student / assignment, workspace / folder / student / assignment)
+        executed = workspace / "autograded" / student / assignment / f"{notebook}.ipynb"
+        record["problems"] += after_execution(nbformat.read(executed, as_version=4), limits)
+        if job.withhold_automatic:
+            record["problems"].append(("points withheld", "automatic points set to 0 because of the tampering "
+                                       "noted above: read the notebook, then give manual scores in formgrader "
+                                       "to restore them"))
+        record["graded"] = True
+    elif student in watch.tripped:
+        record["problems"].append(("fork bomb", f"its processes and threads reached the limit of "
+                                                f"{limits.processes}: all stopped; 0"))
+    else:
+        record["problems"].append(_why_not_graded(result, limits))
 
 
 def grade(assignment, submissions_path, workspace=None, workers=None, limits=None, quiet=False):
@@ -148,32 +201,33 @@ def grade(assignment, submissions_path, workspace=None, workers=None, limits=Non
                     if c.metadata.get("nbgrader", {}).get("grade"))
 
     records, jobs = {}, {}
+
+    def finish(student):
+        """Record a student's outcome as soon as it is known: 0 and a page of explanation if not graded."""
+        record = records[student]
+        if not record["graded"]:
+            gradebook.record_not_graded(db_url(main), assignment, student)
+            _feedback_page(workspace / "feedback" / student / assignment / f"{notebook}.html", student, assignment,
+                           record["problems"], max_score)
+        path = workspace / "results" / assignment / f"{student}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=1))
+
     for submission in found:
         student = submission.student
         record = records[student] = {"student": student, "origin": submission.origin,
                                      "problems": list(submission.problems), "graded": False, "seconds": 0.0}
         for folder in ("originals", "submitted", "autograded", "feedback"):
             shutil.rmtree(workspace / folder / student / assignment, ignore_errors=True)
-        if submission.notebook is None:
-            continue
-        original = workspace / "originals" / student / assignment / submission.notebook.name
-        original.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(submission.notebook, original)
-        checked = triage(original, release, source)
-        record["problems"] += checked.problems
-        if checked.notebook is None:
-            continue
-        private = workspace / "work" / student
-        shutil.rmtree(private, ignore_errors=True)
-        for folder in (workspace, private):
-            target = folder / "submitted" / student / assignment / f"{notebook}.ipynb"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(checked.notebook, target)
-        shutil.copy(template, private / "gradebook.db")
-        (private / "scratch").mkdir()
-        (private / "runtime").mkdir(mode=0o700)  # the kernel's connection file and sockets (TMPDIR)
-        jobs[student] = Job(root=str(private), db_url=db_url(private / "gradebook.db"), assignment=assignment,
-                            student=student, withhold_automatic=bool(checked.tampering), limits=asdict(limits))
+        try:
+            job = _prepare_job(submission, record, workspace, assignment, notebook, release, source, template, limits)
+        except Exception as error:  # a bug of the grader must cost this student's grade, not the class's
+            record["problems"].append(("grader error", f"{type(error).__name__}: {error}; re-grade this student"))
+            job = None
+        if job is None:
+            finish(student)
+        else:
+            jobs[student] = job
 
     slots = queue.SimpleQueue()  # sandbox user ids: one per worker, never two kernels with one id
     for slot in range(workers):
@@ -187,43 +241,33 @@ def grade(assignment, submissions_path, workspace=None, workers=None, limits=Non
         try:
             if limits.sandbox:
                 env.update(CGAN_SANDBOX_UID=str(uid), CGAN_SANDBOX_SCRATCH=str(private / "scratch"))
+                watch.watched[uid] = student
             return _run_worker(jobs[student], private, env, limits)
         finally:
+            watch.watched.pop(uid, None)
+            if limits.sandbox:
+                sandbox.kill_user(uid)  # nothing of this student's outlives its grading
             slots.put(uid)
+
+    watch = sandbox.ForkBombWatch(limits.processes)
+    if limits.sandbox:
+        watch.start()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(grade_one, student): student for student in jobs}
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}", unit="student",
                            disable=quiet or None, file=sys.stderr):
             student = futures[future]
-            record, private = records[student], Path(jobs[student].root)
-            result, record["seconds"] = future.result()
-            log = workspace / "logs" / assignment / f"{student}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(result.get("log", "") + (private / "worker.log").read_text(errors="replace"))
-            if result.get("autograded"):
-                gradebook.copy_scores(jobs[student].db_url, db_url(main), assignment, student)
-                for folder in ("autograded", "feedback"):
-                    _replace_tree(private / folder / student / assignment, workspace / folder / student / assignment)
-                executed = workspace / "autograded" / student / assignment / f"{notebook}.ipynb"
-                record["problems"] += after_execution(nbformat.read(executed, as_version=4), limits)
-                if jobs[student].withhold_automatic:
-                    record["problems"].append(("points withheld", "automatic points set to 0 because of the tampering "
-                                               "noted above: read the notebook, then give manual scores in formgrader "
-                                               "to restore them"))
-                record["graded"] = True
-            else:
-                record["problems"].append(_why_not_graded(result, limits))
-            shutil.rmtree(private, ignore_errors=True)
+            try:
+                _collect(student, future, records[student], jobs[student], workspace, assignment, notebook, main,
+                         limits, watch)
+            except Exception as error:  # as above: one student's problem, never the class's
+                records[student]["graded"] = False
+                records[student]["problems"].append(("grader error", f"{type(error).__name__}: {error}"))
+            finish(student)
+            shutil.rmtree(jobs[student].root, ignore_errors=True)
 
-    for student, record in records.items():
-        if not record["graded"]:
-            gradebook.record_not_graded(db_url(main), assignment, student)
-            _feedback_page(workspace / "feedback" / student / assignment / f"{notebook}.html", student, assignment,
-                           record["problems"], max_score)
-        path = workspace / "results" / assignment / f"{student}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1))
+    watch.stopped.set()
     shutil.rmtree(workspace / "work", ignore_errors=True)
     return records
 

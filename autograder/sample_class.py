@@ -24,7 +24,7 @@ TESTS = ["test_generator", "test_generator_hidden", "test_discriminator", "test_
          "test_train_step", "test_train_step_hidden", "test_generate_latent_points",
          "test_generate_latent_points_hidden", "test_training_run"]
 # Limits the sample class is graded with: short enough for its slow cases to cost minutes, not hours.
-LIMITS = Limits(cell_timeout=60, notebook_timeout=180)
+LIMITS = Limits(cell_timeout=60, notebook_timeout=120)
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Case:
     problems: set = field(default_factory=set)      # problems.csv kinds expected for this student
     layout: str = "flat"                            # flat: <student>/cgan.ipynb; nested: <student>/cgan/cgan.ipynb
     why: str = ""
+    sandbox_only: bool = False                      # an attack only the sandbox stops: not graded without it
 
 
 def grade_id(cell):
@@ -140,6 +141,70 @@ def _partial_credit():
     return notebook
 
 
+# Attacks on the grader (issue: sandbox). Each prints a marker (LEAK:, WROTE:, NET:, RAISED:) for
+# everything it got; the test asserts that no marker appears and that the class is graded right.
+READ_ATTACK = """import pathlib, cgan_lib
+here = pathlib.Path.cwd()
+repo = pathlib.Path(cgan_lib.__file__).resolve().parent.parent
+targets = [folder / name for folder in [here, *here.parents] for name in ("gradebook.db", "grades.csv")]
+targets += [repo / "solutions" / "cgan" / "cgan.ipynb", repo / "autograder" / "sample_class.py",
+            pathlib.Path.home() / ".bash_history", pathlib.Path("/root/.bash_history"), pathlib.Path("/etc/shadow")]
+for folder in list(here.parents)[:6]:
+    targets += folder.glob("submitted/*/*/*.ipynb")  # other students' notebooks
+    targets += folder.glob("*/submitted/*/*/*.ipynb")
+for target in targets:
+    try:
+        print("LEAK:", target, len(target.read_bytes()))
+    except OSError:
+        pass
+print("read attack finished")"""
+WRITE_ATTACK = """import pathlib, cgan_lib
+here = pathlib.Path.cwd()
+repo = pathlib.Path(cgan_lib.__file__).resolve().parent.parent
+targets = [folder / name for folder in here.parents for name in ("gradebook.db", "grades.csv", "problems.csv")]
+targets += [repo / "solutions" / "cgan" / "cgan.ipynb", repo / "cgan_lib" / "__init__.py", here.parent / "planted.txt",
+            pathlib.Path("/root/planted.txt"), pathlib.Path("/usr/planted.txt")]
+for target in targets:
+    try:
+        with open(target, "ab") as f:
+            f.write(b"PWNED")
+        print("WROTE:", target)
+    except OSError:
+        pass
+print("write attack finished")"""
+NETWORK_ATTACK = """import socket
+for host, port in [("127.0.0.1", {port}), ("10.0.2.2", 80), ("1.1.1.1", 53), ("pypi.org", 443)]:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        print("NET:", host, port)
+    except OSError:
+        pass
+print("network attack finished")"""
+FORK_BOMB = """import os
+for _ in range(100_000):
+    try:
+        os.fork()
+    except OSError:
+        pass"""
+LIMITS_ATTACK = """import os, resource
+for name in ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_CPU", "RLIMIT_FSIZE"):
+    limit = getattr(resource, name)
+    try:
+        resource.setrlimit(limit, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        print("RAISED:", name)
+    except (ValueError, OSError):
+        pass
+try:
+    os.setuid(0)
+    print("RAISED: root")
+except OSError:
+    pass
+big = torch.ones(4 * 1024**3)  # 16 GB"""
+SLEEP_FOREVER = """import signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader's interrupt does nothing
+time.sleep(10**6)"""
+MARKERS = ("LEAK:", "WROTE:", "NET:", "RAISED:")
+
 SLEEPS = "import time\ntime.sleep(50)  # each cell stays under the cell limit, the notebook does not"
 
 CASES = [
@@ -164,7 +229,8 @@ CASES = [
     Case("bug_no_tanh", lambda: solved(_bug("no Tanh at the end of the generator")),
          fails={"test_generator_hidden"}, why="the generator's output is not bounded to [-1, 1]"),
     Case("bug_no_zero_grad", lambda: solved(_bug("no optimizer_G.zero_grad()")),
-         fails={"test_train_step", "test_train_step_hidden"}, why="gradients of G accumulate across steps"),
+         fails={"test_train_step", "test_train_step_hidden", "test_training_run"},
+         why="gradients of G accumulate across steps"),
     Case("bug_swapped_targets", lambda: solved(_bug("swapped real/fake targets for D")),
          fails={"test_train_step", "test_train_step_hidden", "test_training_run"}, why="D learns real->0, fake->1"),
     Case("bug_generator_toward_fake", lambda: solved(_bug("G trained toward fake")),
@@ -191,7 +257,7 @@ CASES = [
     Case("deleted_test_cell", changed(lambda nb: _delete(nb, "test_generator")), problems={"deleted cell"}),
     Case("edited_test_cell", changed(lambda nb: _set_source(nb, "test_train_step", "pass  # this test always passes"),
                                      _bug("no optimizer_G.zero_grad()")),
-         fails={"test_train_step", "test_train_step_hidden"}, problems={"edited test"},
+         fails={"test_train_step", "test_train_step_hidden", "test_training_run"}, problems={"edited test"},
          why="a buggy train_step whose test was replaced by `pass`: the real test is put back and fails"),
     Case("edited_locked_cell", changed(lambda nb: _set_source(nb, "settings", "opt = None")),
          problems={"edited locked cell"}, layout="nested"),
@@ -210,7 +276,7 @@ CASES = [
     Case("output_flood", with_cell("for i in range(3_000_000):\n    print(i, 'spam')", "generator"),
          problems={"output flood"}),
     Case("memory_bomb", with_cell("big = torch.ones(4 * 1024**3)  # 16 GB", "generator"), problems={"out of memory"}),
-    Case("too_slow", lambda: _many(SLEEPS, 4), fails={"all"}, problems={"too slow"}),
+    Case("too_slow", lambda: _many(SLEEPS, 3), fails={"all"}, problems={"too slow"}),
 
     # code that tries to fool the tests: automatic points withheld, for the instructor to review
     Case("monkeypatch_allclose", with_cell("torch.allclose = lambda *args, **kwargs: False", "imports",
@@ -223,22 +289,45 @@ CASES = [
     Case("always_equal", _always_equal, fails={"all"}, problems={"possible tampering", "points withheld"}),
     Case("fake_partial_credit", _partial_credit, fails={"all"},
          why="sys.displayhook(3.0) in its code: stock nbgrader reads that as 3 points"),
+
+    # attacks on the grader: only the sandbox stops them, so they are graded only with it
+    Case("attack_read_files", with_cell(READ_ATTACK, "generator"), sandbox_only=True,
+         why="looks for the gradebook, the solutions, other students' notebooks, the instructor's home"),
+    Case("attack_write_files", with_cell(WRITE_ATTACK, "generator"), sandbox_only=True,
+         why="appends to the gradebook, grades.csv, the solutions and cgan_lib"),
+    Case("attack_network", with_cell(NETWORK_ATTACK, "generator"), sandbox_only=True,
+         why="connects to the grader's machine and the internet"),
+    Case("attack_fork_bomb", with_cell(FORK_BOMB, "generator"), fails={"all"}, problems={"fork bomb"},
+         sandbox_only=True),
+    Case("attack_raise_limits", with_cell(LIMITS_ATTACK, "generator"), problems={"out of memory"}, sandbox_only=True,
+         why="lifts its own limits, then allocates 16 GB"),
+    Case("attack_sleep_forever", with_cell(SLEEP_FOREVER, "generator"), fails={"all"}, problems={"too slow"},
+         sandbox_only=True, why="ignores the grader's interrupt and sleeps"),
 ]
 
 
-def write(folder):
-    """Write the sample class into `folder` (replacing it); returns {student: Case}."""
+def write(folder, sandbox=True, listen_port=9):
+    """Write the sample class into `folder`; returns {student: Case} of what was written.
+
+    `sandbox=False` leaves out the attacks that only the sandbox stops. The network attack
+    tries `listen_port` on the grader's loopback (a test listens there).
+    """
     folder = Path(folder)
+    written = {}
     for case in CASES:
+        if case.sandbox_only and not sandbox:
+            continue
         built = case.build()
         data = built if isinstance(built, bytes) else nbformat.writes(built).encode()
+        data = data.replace(b"{port}", str(listen_port).encode()) if case.student == "attack_network" else data
         path = folder / case.student / ("cgan/cgan.ipynb" if case.layout == "nested" else "cgan.ipynb")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    return {case.student: case for case in CASES}
+        written[case.student] = case
+    return written
 
 
-if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "out" / "sample_class")
-    write(target)
-    print(f"{len(CASES)} submissions written to {target}")
+if __name__ == "__main__":  # python -m autograder.sample_class FOLDER [--no-sandbox]
+    target = Path(next((a for a in sys.argv[1:] if not a.startswith("--")), REPO / "out" / "sample_class"))
+    written = write(target, sandbox="--no-sandbox" not in sys.argv)
+    print(f"{len(written)} submissions written to {target}")

@@ -18,8 +18,10 @@ When the grader goes, the whole sandbox goes (--die-with-parent; PID 1 of its na
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,3 +89,45 @@ def command(kernel_argv, *, uid, processes, workdir, scratch, runtime_dir, envir
         if name in environ:
             args += ["--setenv", name, environ[name]]
     return args + ["--", *drop_privileges(uid, processes), *kernel_argv]
+
+
+def tasks_by_uid():
+    """{real uid: processes and threads} over the machine, from /proc."""
+    counts = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            uid = int(fields["Uid"].split()[0])
+            counts[uid] = counts.get(uid, 0) + int(fields["Threads"])
+        except (OSError, KeyError, ValueError):
+            continue  # the process ended while we looked
+    return counts
+
+
+class ForkBombWatch(threading.Thread):
+    """Kill a sandbox whose user reaches its process limit: RLIMIT_NPROC stops a fork bomb from
+    growing, this stops its processes from starving every other student's kernel of CPU."""
+
+    def __init__(self, limit, interval=0.5):
+        super().__init__(daemon=True)
+        self.limit, self.interval = limit, interval
+        self.watched, self.tripped = {}, {}  # uid -> student, student -> tasks seen
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(self.interval):
+            counts = tasks_by_uid()
+            for uid, student in list(self.watched.items()):
+                if counts.get(uid, 0) >= self.limit:
+                    self.tripped[student] = counts[uid]
+                    kill_user(uid)
+
+
+def kill_user(uid):
+    """SIGKILL every process of `uid` (a sandbox's user: only its kernel and what that started)."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if int(status.read_text().split("\nUid:", 1)[1].split()[0]) == uid:
+                os.kill(int(status.parent.name), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            continue

@@ -1,0 +1,218 @@
+"""The instructor's pipeline, end to end through its CLI, on the bundled sample class.
+
+One grading run of the whole class (autograder/sample_class.py: correct, buggy, broken,
+hostile and attacking submissions) with 2 workers and the sandbox; then every expected
+score, problem line, feedback property and attack outcome is checked against it.
+"""
+import csv
+import hashlib
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder import sample_class, sandbox
+from autograder.sample_class import CASES, MARKERS, RELEASE, SOLUTION, TESTS
+
+REPO = Path(__file__).resolve().parent.parent
+LIMITS = ["--cell-timeout", str(sample_class.LIMITS.cell_timeout),
+          "--notebook-timeout", str(sample_class.LIMITS.notebook_timeout)]
+POINTS = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
+          for c in nbformat.read(RELEASE, as_version=4).cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def cli(*args, env=None):
+    environment = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=REPO, env=environment,
+                          capture_output=True, text=True)
+
+
+def digest(folder):
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def outputs_of(notebook):
+    """All the text a notebook's cells printed (not their source, which names the markers too)."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    return "\n".join(str(o.get("text", "")) + str(o.get("evalue", "")) + str(o.get("data", ""))
+                     for c in cells if c.cell_type == "code" for o in c.outputs)
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def sandboxed():
+    reason = sandbox.unavailable_reason()
+    if reason and os.environ.get("CGAN_REQUIRE_SANDBOX"):
+        pytest.fail(f"the sandbox is required here (CGAN_REQUIRE_SANDBOX) but unavailable: {reason}")
+    return reason is None
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, real_data_dir, sandboxed):
+    """The sample class, graded once: (class folder, workspace, CLI result, cases, files before, listener)."""
+    tmp = tmp_path_factory.mktemp("pipeline")
+    listener = socket.create_server(("127.0.0.1", 0))  # the network attack tries to reach it
+    listener.setblocking(False)
+    cases = sample_class.write(tmp / "class", sandbox=sandboxed, listen_port=listener.getsockname()[1])
+    before = digest(tmp / "class")
+    solution_before = SOLUTION.read_bytes()
+    options = [] if sandboxed else ["--no-sandbox"]
+    result = cli("grade", "cgan", str(tmp / "class"), "--workspace", str(tmp / "ws"), "--workers", "2", *LIMITS, *options)
+    assert SOLUTION.read_bytes() == solution_before, "grading changed the instructor's solution notebook"
+    yield tmp / "class", tmp / "ws", result, cases, before, listener
+    listener.close()
+
+
+def test_grading_finishes_and_says_that_some_submissions_need_attention(graded):
+    _, workspace, result, cases, _, _ = graded
+    assert result.returncode == 1, f"expected exit status 1 (problems found), got {result.returncode}:\n{result.stderr[-3000:]}"
+    for student in cases:
+        assert re.search(rf"^{student}\s", result.stdout, re.M), f"{student} missing from the summary table"
+    assert (workspace / "grades.csv").exists() and (workspace / "problems.csv").exists()
+
+
+def test_every_submission_gets_its_expected_scores(graded):
+    _, workspace, _, cases, _, _ = graded
+    rows = {row["student"]: row for row in read_csv(workspace / "grades.csv")}
+    assert set(rows) == set(cases), "grades.csv must have exactly one row per student"
+    wrong = []
+    for student, case in cases.items():
+        for test in TESTS:
+            expected = 0 if "all" in case.fails or test in case.fails else POINTS[test]
+            if float(rows[student][test] or "nan") != expected:
+                wrong.append(f"{student}: {test} scored {rows[student][test]!r}, expected {expected}")
+        total = sum(float(rows[student][t]) for t in TESTS)
+        assert float(rows[student]["score"]) >= total
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_problem_is_reported_and_nothing_else(graded):
+    _, workspace, _, cases, _, _ = graded
+    found = {}
+    for row in read_csv(workspace / "problems.csv"):
+        found.setdefault(row["student"], set()).add(row["problem"])
+        assert row["detail"] and row["submitted_file"], row
+    wrong = [f"{student}: reported {sorted(found.get(student, set()))}, expected {sorted(case.problems)}"
+             for student, case in cases.items() if found.get(student, set()) != case.problems]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_submitted_file_is_altered_or_lost(graded):
+    folder, workspace, _, cases, before, _ = graded
+    assert digest(folder) == before, "grading changed the submitted files"
+    for relative, (sha, _) in before.items():
+        student, name = relative.split("/")[0], Path(relative).name
+        copy = workspace / "originals" / student / "cgan" / name
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == sha, f"{copy} is not a byte-for-byte copy"
+
+
+def test_the_gradebook_has_one_submission_per_student(graded):
+    _, workspace, _, cases, _, _ = graded
+    with Gradebook(f"sqlite:///{workspace / 'gradebook.db'}") as gradebook:
+        assert sorted(s.id for s in gradebook.students) == sorted(cases)
+        assert len(gradebook.find_assignment("cgan").submissions) == len(cases)
+
+
+def test_feedback_shows_results_and_messages_but_never_hidden_tests(graded):
+    _, workspace, _, cases, _, _ = graded
+    hidden = [line.strip() for cell in nbformat.read(SOLUTION, as_version=4).cells
+              for block in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)
+              for line in block.splitlines() if len(line.strip()) >= 16]
+    release_text = RELEASE.read_text()
+    hidden = [line for line in hidden if line not in release_text]
+    assert len(hidden) > 50
+    for student in cases:
+        page = (workspace / "feedback" / student / "cgan" / "cgan.html").read_text()
+        leaked = [line for line in hidden if line in page or line.replace('"', "&quot;") in page]
+        assert not leaked, f"{student}'s feedback shows hidden test code: {leaked[:3]}"
+    page = (workspace / "feedback" / "bug_no_tanh" / "cgan" / "cgan.html").read_text()
+    assert "the last layer must be nn.Tanh()" in page, "a failing hidden test's message must be in the feedback"
+    assert "Hidden tests: their code is not shown" in page
+    assert re.search(r"Score: 25(\.0)? / 34", page), "the feedback shows the total"
+    squeezed = (workspace / "feedback" / "bug_squeezed_discriminator" / "cgan" / "cgan.html").read_text()
+    assert "Did you call .squeeze()?" in squeezed
+    unreadable = (workspace / "feedback" / "invalid_json" / "cgan" / "cgan.html").read_text()
+    assert "not valid JSON" in unreadable and "0 / 34" in unreadable
+
+
+def test_attacks_on_the_grader_get_nothing(graded, sandboxed):
+    if not sandboxed:
+        pytest.skip("no sandbox here: the attacks were left out of the class")
+    _, workspace, _, cases, _, listener = graded
+    for student in [s for s in cases if s.startswith("attack_")]:
+        executed = workspace / "autograded" / student / "cgan" / "cgan.ipynb"
+        if executed.exists():
+            outputs = outputs_of(executed)
+            got = [m for m in MARKERS if m in outputs]
+            assert not got, f"{student}'s code got through the sandbox: {got}"
+            if student in ("attack_read_files", "attack_write_files", "attack_network"):
+                assert "attack finished" in outputs, f"{student}'s attack did not run at all"
+    for path in workspace.rglob("*"):
+        assert path.name != "planted.txt", f"an attack wrote {path}"
+        if path.suffix in (".csv", ".db"):
+            assert b"PWNED" not in path.read_bytes(), f"an attack wrote into {path}"
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # nobody connected to the grader's machine
+
+
+def test_without_the_sandbox_the_same_attack_succeeds(tmp_path, real_data_dir, sandboxed):
+    """The attack test above can fail: unsandboxed, the read attack finds the gradebook."""
+    if not sandboxed:
+        pytest.skip("no sandbox here")
+    sample_class.write(tmp_path / "all")
+    shutil.copytree(tmp_path / "all" / "attack_read_files", tmp_path / "class" / "attack_read_files")
+    result = cli("grade", "cgan", str(tmp_path / "class"), "--workspace", str(tmp_path / "ws"), "--no-sandbox",
+                 "--workers", "1", *LIMITS)
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    outputs = outputs_of(tmp_path / "ws" / "autograded" / "attack_read_files" / "cgan" / "cgan.ipynb")
+    assert "LEAK:" in outputs and "gradebook.db" in outputs
+
+
+def test_regrading_the_same_zip_changes_nothing(tmp_path, real_data_dir, sandboxed):
+    """An LMS zip (Canvas file names) graded twice: same students, same scores, no duplicates."""
+    folder = tmp_path / "class"
+    written = sample_class.write(folder, sandbox=False)
+    archive = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for n, student in enumerate(["correctsolution", "invalidjson", "bugnotanh"]):
+            case = {"correctsolution": "correct_solution", "invalidjson": "invalid_json", "bugnotanh": "bug_no_tanh"}
+            source = next((folder / case[student]).rglob("*.ipynb"))
+            z.write(source, f"{student}_LATE_{1000 + n}_{2000 + n}_cgan.ipynb" if n == 1 else
+                    f"{student}_{1000 + n}_{2000 + n}_cgan.ipynb")
+    assert written
+    options = [] if sandboxed else ["--no-sandbox"]
+    runs = []
+    for _ in range(2):
+        result = cli("grade", "cgan", str(archive), "--workspace", str(tmp_path / "ws"), *LIMITS, *options)
+        assert result.returncode == 1, result.stderr[-3000:]
+        runs.append(read_csv(tmp_path / "ws" / "grades.csv"))
+    assert runs[0] == runs[1]
+    assert {row["student"]: row["score"] for row in runs[0]} == \
+        {"bugnotanh": "25.0", "correctsolution": "28.0", "invalidjson": "0.0"}
+    with Gradebook(f"sqlite:///{tmp_path / 'ws' / 'gradebook.db'}") as gradebook:
+        assert len(gradebook.students) == 3 and len(gradebook.find_assignment("cgan").submissions) == 3
+    report = cli("report", "cgan", "--workspace", str(tmp_path / "ws"))
+    assert report.returncode == 1 and read_csv(tmp_path / "ws" / "grades.csv") == runs[0]
+
+
+def test_asking_for_an_unavailable_sandbox_is_a_clear_error(tmp_path):
+    (tmp_path / "class" / "someone").mkdir(parents=True)
+    (tmp_path / "class" / "someone" / "cgan.ipynb").write_text("{}")
+    result = cli("grade", "cgan", str(tmp_path / "class"), "--workspace", str(tmp_path / "ws"),
+                 env={"PATH": str(tmp_path)})  # no bwrap on this PATH
+    assert result.returncode == 2
+    assert "bubblewrap" in result.stderr and "--no-sandbox" in result.stderr and "Traceback" not in result.stderr
