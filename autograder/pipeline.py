@@ -106,7 +106,8 @@ def _why_not_graded(result, limits):
     log = result.get("log", "")
     if "Kernel died" in log or "DeadKernelError" in log or "kernel died" in log.lower():
         return "kernel died", ("the notebook's Python process died while running (os._exit(), a crash such as a "
-                               "segfault, or the CPU-time limit): nothing could be graded; 0")
+                               "segfault, the CPU-time limit or a file over the size limit): nothing could be "
+                               "graded; 0")
     if "CellTimeoutError" in log:
         return "too slow", (f"a cell ran longer than {limits.cell_timeout} s and did not stop when interrupted: "
                             "grading stopped; 0")

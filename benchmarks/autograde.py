@@ -4,10 +4,11 @@
 
 Grades the sample class's ordinary submissions (correct and buggy ones, which run every
 cell; --all adds the broken and hostile ones, three of which sit out their time limits)
-three times, side by side in one run:
+four times, side by side in one run:
 
-    1 worker, sandbox      seconds per submission (median) and total
-    N workers, sandbox     total, and the speed-up over 1 worker
+    1 worker, sandbox      seconds per submission (median) and total; the kernel uses every core's thread
+    1 worker, 1 thread     the same work with one thread: what N workers divide between them
+    N workers, sandbox     total, and the speed-up over each of the two above
     1 worker, no sandbox   total, and the sandbox's overhead
 """
 import argparse
@@ -56,16 +57,20 @@ def main():
     print(f"{len(chosen)} submissions, {cores} cores; kernels get {one.threads} thread(s) alone, "
           f"{many.threads} with {args.workers} workers", flush=True)
 
+    configurations = [("1 worker, sandbox", 1, one),
+                      ("1 worker, 1 thread", 1, replace(one, threads=1)),
+                      (f"{args.workers} workers, sandbox", args.workers, many),
+                      ("1 worker, no sandbox", 1, replace(one, sandbox=False))]
     runs = {}
-    for name, workers, limits in (("1 worker, sandbox", 1, one), (f"{args.workers} workers, sandbox", args.workers, many),
-                                  ("1 worker, no sandbox", 1, replace(one, sandbox=False))):
+    for name, workers, limits in configurations:
         runs[name] = timed_run(tmp / "class", tmp / "ws", workers, limits)
         total, seconds = runs[name]
         print(f"{name:<22} total {total:7.1f} s   per submission: median {statistics.median(seconds):5.1f} s, "
               f"max {max(seconds):5.1f} s", flush=True)
 
-    base, parallel, bare = (runs[k][0] for k in runs)
-    print(f"\nspeed-up with {args.workers} workers: {base / parallel:.2f}x (target >= 1.7x on 2 cores)")
+    base, one_thread, parallel, bare = (runs[name][0] for name, _, _ in configurations)
+    print(f"\nspeed-up with {args.workers} workers: {base / parallel:.2f}x over 1 worker using all {cores} cores' threads, "
+          f"{one_thread / parallel:.2f}x over 1 worker with 1 thread (target >= 1.7x on 2 cores)")
     print(f"sandbox overhead: {base - bare:+.1f} s in all, {(base - bare) / len(chosen):+.2f} s per submission, "
           f"{(base - bare) / bare:+.1%} of grading time (target <= 10%)")
     print(f"median per submission, 1 worker with sandbox: {statistics.median(runs['1 worker, sandbox'][1]):.1f} s "
