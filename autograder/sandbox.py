@@ -1,6 +1,6 @@
 """The grading kernel's sandbox: bubblewrap (bwrap) plus a user id of its own.
 
-What the student's code sees, inside new user, PID, network, IPC and UTS namespaces:
+What the student's code sees, inside new PID, network, IPC and UTS namespaces:
 
     read-only   the system's programs and libraries (/usr, /lib, ...), a few files of /etc,
                 Python (the venv and the Python it was made from), cgan_lib, Fashion-MNIST
@@ -15,6 +15,7 @@ Python under /root/.pyenv), then hands over to the kernel as an unprivileged use
 own (one per worker slot; setpriv drops every capability), so that RLIMIT_NPROC bounds its
 processes (a fork bomb) and it cannot open the grader's files even where a path leaks.
 When the grader goes, the whole sandbox goes (--die-with-parent; PID 1 of its namespace is bwrap).
+The sandbox has no GPU devices: grading runs on the CPU, which its short schedule is made for.
 """
 import os
 import shutil
