@@ -24,11 +24,11 @@ def zero_automatic_scores(db_url, assignment, student):
     """Withhold the automatic points of a submission (e.g. tampering): every test cell 0, flagged for review."""
     with Gradebook(db_url) as gradebook:
         for notebook in gradebook.find_submission(assignment, student).notebooks:
+            notebook.flagged = True
             for grade in notebook.grades:
                 if grade.cell_type == "code":
                     grade.auto_score = 0
                     grade.needs_manual_grade = True
-                    notebook.flagged = True
         gradebook.db.commit()
 
 
@@ -67,6 +67,12 @@ def record_not_graded(main_url, assignment, student):
         gradebook.db.commit()
 
 
+def max_score(db_url, assignment):
+    """The assignment's points, automatic and by hand."""
+    with Gradebook(db_url) as gradebook:
+        return gradebook.find_assignment(assignment).max_score
+
+
 def grade_table(main_url, assignment):
     """(columns, rows): per student, the total and the points of every graded cell.
 
@@ -82,13 +88,10 @@ def grade_table(main_url, assignment):
                 submission = gradebook.find_submission(assignment, student)
             except MissingEntry:
                 continue
-            row = {"student": student, "max_score": sum(m for _, _, m in cells), "to_grade_by_hand": 0}
-            for notebook in submission.notebooks:
-                for grade in notebook.grades:
-                    pending = grade.needs_manual_grade and grade.manual_score is None
-                    row[grade.name] = "" if grade.score is None or (pending and grade.auto_score is None) else grade.score
-                    row["to_grade_by_hand"] += pending
-            row["score"] = sum(v for k, v in row.items() if k not in ("student", "max_score", "to_grade_by_hand")
-                               and v != "")
+            grades = [grade for notebook in submission.notebooks for grade in notebook.grades]
+            row = {"student": student, "score": sum(g.score for g in grades if g.score is not None),
+                   "max_score": sum(m for _, _, m in cells),
+                   "to_grade_by_hand": sum(g.needs_manual_grade and g.manual_score is None for g in grades)}
+            row.update({g.name: "" if g.score is None else g.score for g in grades})
             rows.append(row)
     return columns, rows

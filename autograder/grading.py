@@ -5,18 +5,18 @@ The pipeline (autograder.pipeline) starts one worker process per student:
     python -m autograder.grading <job.json>
 
 The worker autogrades the student's submission against its own copy of the gradebook,
-writes feedback, and prints a JSON result. nbgrader is configured here, in code, on top
+writes feedback, and writes its result to result.json beside the job file. nbgrader is configured here, in code, on top
 of the lab's autograder/nbgrader_config.py.
 """
 import json
 import shutil
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 # jsonschema (via nbformat) compiles an IRI grammar when it finds rfc3987_syntax: 1.4 s of every
 # worker's start, for a format check nothing here uses. Without the module it skips that check.
 sys.modules.setdefault("rfc3987_syntax", None)
-from dataclasses import dataclass
-from pathlib import Path
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.apps import NbGraderAPI

@@ -46,7 +46,7 @@ def connection_file(argv):
 
 def sandboxed(argv, environ=os.environ):
     """Hand the scratch folder and this kernel's connection folder to the sandbox's user; its bwrap command."""
-    from autograder import sandbox  # noqa: E402 (this file runs as a script; its folder is on sys.path)
+    from autograder import sandbox  # importable: __main__ below puts the repository on sys.path
 
     uid, scratch = int(environ["CGAN_SANDBOX_UID"]), Path(environ["CGAN_SANDBOX_SCRATCH"])
     runtime = connection_file(argv).parent

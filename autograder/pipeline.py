@@ -32,9 +32,9 @@ from pathlib import Path
 import nbformat
 from tqdm import tqdm
 
-from autograder import gradebook, sandbox, submissions
 from cgan_lib.data import FashionMNISTError, find_fashion_mnist
 
+from autograder import gradebook, sandbox, submissions
 from autograder.grading import REPO, Job, Limits, install_kernelspec, notebook_name, record_assignment
 from autograder.triage import after_execution, triage
 
@@ -99,12 +99,12 @@ def _run_worker(job, job_dir, environment, limits):
     return json.loads(result_file.read_text()), time.monotonic() - start
 
 
-def _why_not_graded(result, limits):
+def _why_not_graded(result, limits, log_path):
     if result.get("timeout"):
         return "too slow", (f"grading took longer than {limits.notebook_timeout} s in all: stopped; 0. "
                             "Check the notebook for long loops, or re-grade it with a larger --notebook-timeout")
     log = result.get("log", "")
-    if "Kernel died" in log or "DeadKernelError" in log or "kernel died" in log.lower():
+    if "kernel died" in log.lower() or "DeadKernelError" in log:
         return "kernel died", ("the notebook's Python process died while running (os._exit(), a crash such as a "
                                "segfault, the CPU-time limit or a file over the size limit): nothing could be "
                                "graded; 0")
@@ -112,7 +112,8 @@ def _why_not_graded(result, limits):
         return "too slow", (f"a cell ran longer than {limits.cell_timeout} s and did not stop when interrupted: "
                             "grading stopped; 0")
     last = [line for line in log.strip().splitlines() if line.strip()][-3:]
-    return "grading failed", "nbgrader could not grade it: " + " | ".join(last)
+    return "grading failed", (f"nbgrader could not grade it: {' | '.join(last)}. The whole log is {log_path}; "
+                              "fix the cause there, then grade again")
 
 
 def _feedback_page(path, student, assignment, problems, max_score):
@@ -179,7 +180,7 @@ def _collect(student, future, record, job, workspace, assignment, notebook, main
         record["problems"].append(("fork bomb", f"its processes and threads reached the limit of "
                                                 f"{limits.processes}: all stopped; 0"))
     else:
-        record["problems"].append(_why_not_graded(result, limits))
+        record["problems"].append(_why_not_graded(result, limits, log))
 
 
 def grade(assignment, submissions_path, workspace=None, workers=None, limits=None, quiet=False):
@@ -198,8 +199,7 @@ def grade(assignment, submissions_path, workspace=None, workers=None, limits=Non
     environment = {k: v for k, v in os.environ.items() if k != "CGAN_SCHEDULE"}  # grading sets its own schedule
     environment.update(limits.kernel_environment(), JUPYTER_PATH=str(workspace / "jupyter"), MPLBACKEND="Agg",
                        CGAN_DATA_DIR=str(dataset_folder()))  # the sandbox shows the kernel this folder only
-    max_score = sum(c.metadata["nbgrader"].get("points", 0) for c in nbformat.read(release, as_version=4).cells
-                    if c.metadata.get("nbgrader", {}).get("grade"))
+    max_score = gradebook.max_score(db_url(main), assignment)
 
     records, jobs = {}, {}
 

@@ -92,16 +92,21 @@ def command(kernel_argv, *, uid, processes, workdir, scratch, runtime_dir, envir
     return args + ["--", *drop_privileges(uid, processes), *kernel_argv]
 
 
-def tasks_by_uid():
-    """{real uid: processes and threads} over the machine, from /proc."""
-    counts = {}
+def processes():
+    """(pid, real uid, threads) of every process on the machine, from /proc."""
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            uid = int(fields["Uid"].split()[0])
-            counts[uid] = counts.get(uid, 0) + int(fields["Threads"])
+            yield int(status.parent.name), int(fields["Uid"].split()[0]), int(fields["Threads"])
         except (OSError, KeyError, ValueError):
             continue  # the process ended while we looked
+
+
+def tasks_by_uid():
+    """{real uid: processes and threads} over the machine."""
+    counts = {}
+    for _, uid, threads in processes():
+        counts[uid] = counts.get(uid, 0) + threads
     return counts
 
 
@@ -126,9 +131,9 @@ class ForkBombWatch(threading.Thread):
 
 def kill_user(uid):
     """SIGKILL every process of `uid` (a sandbox's user: only its kernel and what that started)."""
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            if int(status.read_text().split("\nUid:", 1)[1].split()[0]) == uid:
-                os.kill(int(status.parent.name), signal.SIGKILL)
-        except (OSError, IndexError, ValueError):
-            continue
+    for pid, owner, _ in processes():
+        if owner == uid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                continue  # already gone

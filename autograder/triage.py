@@ -17,6 +17,7 @@ the cell's id):
 """
 import ast
 import copy
+import functools
 import json
 import uuid
 import warnings
@@ -289,13 +290,20 @@ def defined_names(source):
     return names
 
 
+@functools.lru_cache
+def release_notebook(release_path):
+    """The released notebook, read once per process (triage reads it, never changes it)."""
+    return nbformat.read(release_path, as_version=4)
+
+
+@functools.lru_cache
 def names_tests_use(solution_path):
     """Names that one locked cell of the solution defines and another uses: the tests' tools."""
     locked = [c.source for c in nbformat.read(solution_path, as_version=4).cells
               if c.cell_type == "code" and is_locked(c.metadata.get("nbgrader", {}))]
     used = [{n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)} for source in locked]
-    return {name for i, source in enumerate(locked) for name in defined_names(source)
-            if any(name in names for j, names in enumerate(used) if j != i)}
+    return frozenset(name for i, source in enumerate(locked) for name in defined_names(source)
+                     if any(name in names for j, names in enumerate(used) if j != i))
 
 
 def scan(notebook, release, protected):
@@ -328,7 +336,7 @@ def triage(path, release_path, solution_path):
     notebook = read(path, result)
     if notebook is None:
         return result
-    release = nbformat.read(release_path, as_version=4)
+    release = release_notebook(release_path)
     result.notebook = repair(notebook, release, result)
     for label, line, code, why in scan(result.notebook, release, names_tests_use(solution_path)):
         detail = f"{label}, line {line}: `{code}` {why}"

@@ -20,7 +20,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import sample_class, sandbox
-from autograder.sample_class import CASES, MARKERS, RELEASE, SOLUTION, TESTS
+from autograder.sample_class import MARKERS, RELEASE, SOLUTION, TESTS
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS = ["--cell-timeout", str(sample_class.LIMITS.cell_timeout),
