@@ -1,2 +1,11 @@
-"""The instructor's side of the CGAN lab: nbgrader configuration, the solution notebook's
-code for benchmarks and calibration, and the catalogue of correct and buggy variants."""
+"""The instructor's side of the lab, one subpackage per stage of grading:
+
+    intake/     what the instructor downloaded: LMS exports, notebook repair, the tamper scan
+    isolation/  where student code runs: the bubblewrap sandbox and the grading kernel
+    scoring/    nbgrader's configuration and preprocessors, the gradebook
+    run/        the grading run: the pipeline and the worker that grades one submission
+    reports/    grades.csv, problems.csv, feedback pages
+    testdata/   the sample class and the catalogue of correct and buggy variants
+
+config.py defines the repository root, the default workspace and the limits, once.
+"""

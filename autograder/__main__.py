@@ -12,8 +12,9 @@ import os
 import subprocess
 import sys
 
-from autograder.grading import REPO, Limits
-from autograder.pipeline import DEFAULT_WORKSPACE, grade, report
+from autograder.config import DEFAULT_WORKSPACE, REPO, Limits
+from autograder.reports.tables import report
+from autograder.run.pipeline import grade
 
 
 def main(argv=None):

@@ -1,7 +1,7 @@
 """`make demo`: the instructor's flow on the bundled sample class.
 
     1. release the CGAN assignment   (python -m autograder release cgan)
-    2. write the sample class         (python -m autograder.sample_class out/sample_class)
+    2. write the sample class         (python -m autograder.testdata.sample_class out/sample_class)
     3. grade it, write feedback, grades.csv and problems.csv, print the table
                                       (python -m autograder grade cgan out/sample_class)
 
@@ -12,8 +12,9 @@ import shutil
 import sys
 
 from autograder import __main__ as cli
-from autograder import sample_class, sandbox
-from autograder.grading import REPO
+from autograder.config import REPO
+from autograder.isolation import sandbox
+from autograder.testdata import sample_class
 
 CLASS = REPO / "out" / "sample_class"
 WORKSPACE = REPO / "out" / "grading"

@@ -24,8 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # nbgrader's alembic
 
-from autograder import sample_class, sandbox  # noqa: E402
-from autograder.pipeline import grade  # noqa: E402
+from autograder.isolation import sandbox  # noqa: E402
+from autograder.run.pipeline import grade  # noqa: E402
+from autograder.testdata import sample_class  # noqa: E402
 
 
 def timed_run(folder, workspace, workers, limits):

@@ -22,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder.notebook_code import cell_sources, load_cells  # noqa: E402
-from autograder.variants import BUGS, CORRECT, sources  # noqa: E402
+from autograder.testdata.variants import BUGS, CORRECT, sources  # noqa: E402
 
 
 def main():

@@ -30,7 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from autograder.notebook_code import cell_sources, load_cells  # noqa: E402
-from autograder.variants import apply  # noqa: E402
+from autograder.testdata.variants import apply  # noqa: E402
 
 CELLS = ["imports", "settings", "device", "generator", "discriminator", "train_step"]
 NUMPY_NOISE = [  # the seeds' per-batch NumPy noise, as an edit of the solution's train_step

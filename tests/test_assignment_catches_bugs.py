@@ -1,13 +1,13 @@
 """The notebook's own tests catch each common bug with a message that names it.
 
-Every bug of autograder/variants.py is applied to the solution's cell, and the test cell
+Every bug of autograder/testdata/variants.py is applied to the solution's cell, and the test cell
 it must fail is run on it (in-process, from solutions/cgan/cgan.ipynb): it must raise an
 AssertionError whose message contains the phrase that tells the student what to fix.
 The same test cells pass on the solution itself."""
 import pytest
 
 from autograder.notebook_code import cell_sources, load_cells
-from autograder.variants import BUGS, CORRECT, sources
+from autograder.testdata.variants import BUGS, CORRECT, sources
 
 GRADED = ["generator", "discriminator", "train_step", "train_step_test_tools", "generate_latent_points"]
 TESTS = ["test_generator", "test_generator_hidden", "test_discriminator", "test_discriminator_hidden",

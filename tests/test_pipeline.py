@@ -1,6 +1,6 @@
 """The instructor's pipeline, end to end through its CLI, on the bundled sample class.
 
-One grading run of the whole class (autograder/sample_class.py: correct, buggy, broken,
+One grading run of the whole class (autograder/testdata/sample_class.py: correct, buggy, broken,
 hostile and attacking submissions) with 2 workers and the sandbox; then every expected
 score, problem line, feedback property and attack outcome is checked against it.
 """
@@ -19,8 +19,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import sample_class, sandbox
-from autograder.sample_class import MARKERS, RELEASE, SOLUTION, TESTS
+from autograder.isolation import sandbox
+from autograder.testdata import sample_class
+from autograder.testdata.sample_class import MARKERS, RELEASE, SOLUTION, TESTS
 
 REPO = Path(__file__).resolve().parent.parent
 LIMITS = ["--cell-timeout", str(sample_class.LIMITS.cell_timeout),

@@ -1,5 +1,5 @@
-"""The lab's nbgrader preprocessors (autograder.preprocessors) and the post-execution check
-(autograder.triage.after_execution), on small notebooks built in memory: no kernel runs here.
+"""The lab's nbgrader preprocessors (autograder.scoring.preprocessors) and the post-execution check
+(autograder.scoring.findings.after_execution), on small notebooks built in memory: no kernel runs here.
 
 What they must guarantee: stderr alone never costs a test its points, an exception always does,
 a test cell's result is never read as partial credit, floods of output are cut without hiding
@@ -14,10 +14,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbgrader.utils import determine_grade
 
-from autograder.grading import Limits
-from autograder.preprocessors import (FLOOD, BoundedExecute, HideHiddenTests, LimitOutput, NoPartialCredit,
+from autograder.config import Limits
+from autograder.scoring.preprocessors import (FLOOD, BoundedExecute, HideHiddenTests, LimitOutput, NoPartialCredit,
                                       StderrIsNotScored)
-from autograder.triage import after_execution
+from autograder.scoring.findings import after_execution
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 

@@ -1,4 +1,4 @@
-"""autograder.submissions finds one notebook per student in whatever the instructor downloaded
+"""autograder.intake.lms finds one notebook per student in whatever the instructor downloaded
 (a folder per student, nbgrader's submitted/ layout, a zip of either, an LMS zip), says what was
 odd about it, refuses archives that would write outside the workspace, and never touches the input."""
 import os
@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from autograder.submissions import Submission, find_submissions, student_id
+from autograder.intake.lms import Submission, find_submissions, student_id
 
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 OLD, NEW = 1_600_000_000, 1_700_000_000  # mtimes: NEW is the later one

@@ -2,9 +2,10 @@
 import nbformat
 import pytest
 
-from autograder.sample_class import CASES, RELEASE, SOLUTION, solved
-from autograder.triage import nbgrader_id, scan, names_tests_use, triage
-from autograder.variants import BUGS, CORRECT
+from autograder.testdata.sample_class import CASES, RELEASE, SOLUTION, solved
+from autograder.intake import names_tests_use, scan, triage
+from autograder.intake.notebook import nbgrader_id
+from autograder.testdata.variants import BUGS, CORRECT
 
 # problems only grading itself can find (the kernel has to run for them)
 AT_RUN_TIME = {"points withheld", "cell timeout", "exit", "kernel died", "output flood", "out of memory", "too slow",

@@ -25,7 +25,8 @@ import sys
 import threading
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from autograder.config import REPO
+
 SANDBOX_UID_BASE = 2_100_000  # worker slot k runs as uid/gid SANDBOX_UID_BASE + k; no such user exists
 ETC_FILES = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "ssl/certs", "nsswitch.conf",
              "mime.types", "matplotlibrc"]

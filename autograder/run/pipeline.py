@@ -1,7 +1,7 @@
 """The instructor's grading run: submissions in, gradebook, feedback, grades.csv and problems.csv out.
 
-    find submissions -> triage each (autograder.triage) -> N workers autograde in parallel,
-    each against a private gradebook copy (autograder.grading) -> the main process copies
+    find submissions -> triage each (autograder.intake) -> N workers autograde in parallel,
+    each against a private gradebook copy (autograder.run.worker) -> the main process copies
     scores into the gradebook, one writer -> grades.csv, problems.csv, a summary table.
 
 The workspace (default out/grading, or $CGAN_GRADING_DIR, or --workspace) holds:
@@ -15,8 +15,6 @@ The workspace (default out/grading, or $CGAN_GRADING_DIR, or --workspace) holds:
     results/<assignment>/<student>.json      status and problems, which `report` reads
     grades.csv, problems.csv
 """
-import csv
-import html
 import json
 import os
 import queue
@@ -34,20 +32,14 @@ from tqdm import tqdm
 
 from cgan_lib.data import FashionMNISTError, find_fashion_mnist
 
-from autograder import gradebook, sandbox, submissions
-from autograder.grading import REPO, Job, Limits, install_kernelspec, notebook_name, record_assignment
-from autograder.triage import after_execution, triage
-
-DEFAULT_WORKSPACE = REPO / "out" / "grading"
-
-
-def workspace_path(path=None):
-    return Path(path or os.environ.get("CGAN_GRADING_DIR") or DEFAULT_WORKSPACE).resolve()
-
-
-def db_url(path):
-    return f"sqlite:///{path}"
-
+from autograder.config import REPO, Limits, db_url, workspace_path
+from autograder.intake import lms, triage
+from autograder.isolation import sandbox
+from autograder.reports import feedback
+from autograder.run.worker import Job
+from autograder.scoring import gradebook
+from autograder.scoring.findings import after_execution
+from autograder.scoring.nbgrader_setup import install_kernelspec, notebook_name, record_assignment
 
 def dataset_folder():
     """The folder with Fashion-MNIST that grading kernels read; the grader cannot run without it."""
@@ -83,7 +75,7 @@ def _run_worker(job, job_dir, environment, limits):
     job_file.write_text(json.dumps(job.__dict__))
     start = time.monotonic()
     with open(job_dir / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "autograder.grading", str(job_file)], cwd=REPO,
+        process = subprocess.Popen([sys.executable, "-m", "autograder.run.worker", str(job_file)], cwd=REPO,
                                    env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             process.wait(timeout=limits.notebook_timeout)
@@ -114,15 +106,6 @@ def _why_not_graded(result, limits, log_path):
     last = [line for line in log.strip().splitlines() if line.strip()][-3:]
     return "grading failed", (f"nbgrader could not grade it: {' | '.join(last)}. The whole log is {log_path}; "
                               "fix the cause there, then grade again")
-
-
-def _feedback_page(path, student, assignment, problems, max_score):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    items = "".join(f"<li><b>{html.escape(kind)}</b>: {html.escape(detail)}</li>" for kind, detail in problems)
-    path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{assignment}: feedback</title></head>"
-                    f"<body><h1>{html.escape(assignment)}: {html.escape(student)}</h1>"
-                    f"<p>Your submission could not be graded, so it scored <b>0 / {max_score:g}</b>:</p>"
-                    f"<ul>{items}</ul><p>Contact your instructor.</p></body></html>")
 
 
 def _replace_tree(source, target):
@@ -194,7 +177,7 @@ def grade(assignment, submissions_path, workspace=None, workers=None, limits=Non
 
     if limits.sandbox and (reason := sandbox.unavailable_reason()):
         raise RuntimeError(f"cannot sandbox the students' code: {reason}")
-    found = submissions.find_submissions(submissions_path, assignment, workspace / "incoming" / Path(submissions_path).stem)
+    found = lms.find_submissions(submissions_path, assignment, workspace / "incoming" / Path(submissions_path).stem)
     template, main = prepare(workspace, assignment)
     environment = {k: v for k, v in os.environ.items() if k != "CGAN_SCHEDULE"}  # grading sets its own schedule
     environment.update(limits.kernel_environment(), JUPYTER_PATH=str(workspace / "jupyter"), MPLBACKEND="Agg",
@@ -208,7 +191,7 @@ def grade(assignment, submissions_path, workspace=None, workers=None, limits=Non
         record = records[student]
         if not record["graded"]:
             gradebook.record_not_graded(db_url(main), assignment, student)
-            _feedback_page(workspace / "feedback" / student / assignment / f"{notebook}.html", student, assignment,
+            feedback.not_graded_page(workspace / "feedback" / student / assignment / f"{notebook}.html", student, assignment,
                            record["problems"], max_score)
         path = workspace / "results" / assignment / f"{student}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -271,39 +254,3 @@ def grade(assignment, submissions_path, workspace=None, workers=None, limits=Non
     watch.stopped.set()
     shutil.rmtree(workspace / "work", ignore_errors=True)
     return records
-
-
-def report(assignment, workspace=None, out=sys.stdout):
-    """Write grades.csv and problems.csv from the gradebook and the last run's records; print the table.
-
-    Returns the number of students whose submission needs attention.
-    """
-    workspace = workspace_path(workspace)
-    main = workspace / "gradebook.db"
-    if not main.exists():
-        raise FileNotFoundError(f"{main}: no gradebook yet; run `python -m autograder grade {assignment} <submissions>`")
-    columns, rows = gradebook.grade_table(db_url(main), assignment)
-    records = {p.stem: json.loads(p.read_text()) for p in sorted((workspace / "results" / assignment).glob("*.json"))}
-    with open(workspace / "grades.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, columns + ["problems"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "problems": len(records.get(row["student"], {}).get("problems", []))})
-    with open(workspace / "problems.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "problem", "detail", "submitted_file"])
-        for student, record in records.items():
-            for kind, detail in record["problems"]:
-                writer.writerow([student, kind, detail, record["origin"]])
-
-    width = max([len(r["student"]) for r in rows] + [7])
-    print(f"\n{'student':<{width}}  {'score':>11}  {'by hand':>7}  problems", file=out)
-    for row in rows:
-        kinds = sorted({kind for kind, _ in records.get(row["student"], {}).get("problems", [])})
-        print(f"{row['student']:<{width}}  {row['score']:>5g} / {row['max_score']:<3g}  {row['to_grade_by_hand']:>7}  "
-              f"{', '.join(kinds)}", file=out)
-    attention = sum(bool(r["problems"]) for r in records.values())
-    print(f"\n{len(rows)} students, {attention} need attention (see problems.csv). "
-          f"Written: {workspace / 'grades.csv'}, {workspace / 'problems.csv'}, feedback in {workspace / 'feedback'}",
-          file=out)
-    return attention

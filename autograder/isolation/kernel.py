@@ -1,13 +1,13 @@
 """The Jupyter kernel nbgrader starts when the lab grades: IPython under limits, in a sandbox.
 
-nbgrader's Execute runs the kernelspec `cgan-grading` (written by autograder.grading into
+nbgrader's Execute runs the kernelspec `cgan-grading` (written by autograder.scoring.nbgrader_setup into
 the grading workspace), whose command is
 
-    python autograder/kernel.py -f {connection_file}
+    python autograder/isolation/kernel.py -f {connection_file}
 
 This script runs as the grader, sets the limits below (the kernel and all it starts inherit
 them), and replaces itself with the IPython kernel: inside the bubblewrap sandbox of
-autograder/sandbox.py, as an unprivileged user of its own, when CGAN_SANDBOX_UID is set;
+autograder/isolation/sandbox.py, as an unprivileged user of its own, when CGAN_SANDBOX_UID is set;
 directly otherwise. The grader sets, per submission:
 
     CGAN_KERNEL_MEMORY      bytes of address space (torch alone maps about 3.4 GB)
@@ -46,7 +46,7 @@ def connection_file(argv):
 
 def sandboxed(argv, environ=os.environ):
     """Hand the scratch folder and this kernel's connection folder to the sandbox's user; its bwrap command."""
-    from autograder import sandbox  # importable: __main__ below puts the repository on sys.path
+    from autograder.isolation import sandbox  # importable: __main__ below puts the repository on sys.path
 
     uid, scratch = int(environ["CGAN_SANDBOX_UID"]), Path(environ["CGAN_SANDBOX_SCRATCH"])
     runtime = connection_file(argv).parent
@@ -59,7 +59,7 @@ def sandboxed(argv, environ=os.environ):
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     apply_limits()
     argv = sys.argv[1:]
     if os.environ.get("CGAN_SANDBOX_UID"):

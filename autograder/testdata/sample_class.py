@@ -1,6 +1,6 @@
 """The bundled sample class: correct, buggy and hostile submissions of the CGAN assignment.
 
-    python -m autograder.sample_class out/sample_class     # write one folder per student
+    python -m autograder.testdata.sample_class out/sample_class     # write one folder per student
 
 Each case is built from the released notebook (what students get) and the solution, so
 the class follows the assignment when it changes. CASES records, for each student, the
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.grading import REPO, Limits
-from autograder.variants import BUGS, CORRECT, apply
+from autograder.config import REPO, Limits
+from autograder.testdata.variants import BUGS, CORRECT, apply
 
 RELEASE = REPO / "assignments" / "cgan" / "cgan.ipynb"
 SOLUTION = REPO / "solutions" / "cgan" / "cgan.ipynb"
@@ -325,7 +325,7 @@ def write(folder, sandbox=True, listen_port=9):
     return written
 
 
-if __name__ == "__main__":  # python -m autograder.sample_class FOLDER [--no-sandbox]
+if __name__ == "__main__":  # python -m autograder.testdata.sample_class FOLDER [--no-sandbox]
     target = Path(next((a for a in sys.argv[1:] if not a.startswith("--")), REPO / "out" / "sample_class"))
     written = write(target, sandbox="--no-sandbox" not in sys.argv)
     print(f"{len(written)} submissions written to {target}")
