@@ -31,7 +31,7 @@ $(READY): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: python3 not found; install Python 3.11" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,grading]'
 	touch $(READY)
 
 clean:
