@@ -1,6 +1,7 @@
 """Intake: what the instructor downloaded, read, repaired and scanned before anything runs.
 
     lms.py       find each student's notebook in a folder or an LMS export
+    listing.py   list folders and zips without following links; read a submission safely
     notebook.py  read a notebook and repair what nbgrader would choke on
     scan.py      the tamper scan (a note for the instructor, never a score)
 """
@@ -19,7 +20,7 @@ def triage(path, release_path, solution_path):
     for label, line, code, why in scan(result.notebook, release, names_tests_use(solution_path)):
         detail = f"{label}, line {line}: `{code}` {why}"
         result.tampering.append(detail)
-        result.note("possible tampering", detail)
+        result.note("possible tampering", detail + " (a note for you: the scores do not depend on it)")
     return result
 
 

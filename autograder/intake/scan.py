@@ -1,7 +1,8 @@
 """The tamper scan: code in a submission that reaches for what the tests rely on.
 
-A tripwire, never a defence: the verdict is computed outside the student's processes
-(autograder/scoring/verdict.py), so what the scan finds is a note to the instructor.
+A tripwire, never a defence, and never a score: the verdict is computed outside the
+student's processes (autograder/scoring/verdict.py), so what the scan finds is a line in
+problems.csv for the instructor to read, with the code it matched.
 """
 import ast
 import functools
@@ -21,14 +22,16 @@ SUSPICIOUS_NAMES = {
     "globals": "can rebind the tests' names", "__builtins__": "can replace Python's built-ins",
 }
 SUSPICIOUS_ATTRIBUTES = {
-    "modules": "sys.modules can swap the modules the tests import", "settrace": "traces the tests",
+    "settrace": "traces the tests",
     "setprofile": "traces the tests", "_getframe": "reaches into the tests' frames",
     "currentframe": "reaches into the tests' frames", "get_referrers": "finds the tests' objects",
     "get_objects": "finds the tests' objects", "__code__": "rewrites functions", "__globals__": "reaches the tests' names",
     "__closure__": "rewrites functions", "events": "hooks into how cells are run",
     "input_transformers_post": "rewrites cells before they run", "ast_transformers": "rewrites cells before they run",
-    "__class__": "changes an object's type",
 }
+# Attributes that matter only on one object: `self.modules()` and reading `m.__class__` are ordinary PyTorch.
+SUSPICIOUS_DOTTED = {"sys.modules": "can swap the modules the tests import"}
+REASSIGNED_ATTRIBUTES = {"__class__": "changes an object's type"}
 SUSPICIOUS_MODULES = {"ctypes": "can crash or rewrite the interpreter", "builtins": "can replace Python's built-ins",
                       "importlib": "can swap modules", "gc": "finds the tests' objects"}
 DUNDER_COMPARISONS = {"__eq__", "__ne__", "__bool__", "__hash__", "__instancecheck__", "__subclasscheck__",
@@ -100,8 +103,6 @@ class _Scanner(ast.NodeVisitor):
                 self.flag(node, f"imports {alias.name}, which {SUSPICIOUS_MODULES[root]}")
             if root in MODULE_ROOTS:
                 self.modules.add(alias.asname or root)
-            if (alias.asname or alias.name) in self.protected:
-                self.flag(node, f"rebinds {alias.asname or alias.name}, which the tests use")
 
     def visit_ImportFrom(self, node):
         root = (node.module or "").split(".")[0]
@@ -109,9 +110,7 @@ class _Scanner(ast.NodeVisitor):
             self.flag(node, f"imports from {node.module}, which {SUSPICIOUS_MODULES[root]}")
         for alias in node.names:
             name = alias.asname or alias.name
-            if name in self.protected:
-                self.flag(node, f"rebinds {name}, which the tests use")
-            elif root in MODULE_ROOTS:
+            if root in MODULE_ROOTS:
                 self.modules.add(name)  # possibly a module (from torch import nn); assigning into it is patching
 
     def visit_Call(self, node):
@@ -129,6 +128,11 @@ class _Scanner(ast.NodeVisitor):
         why = SUSPICIOUS_ATTRIBUTES.get(node.attr)
         if why:
             self.flag(node, f"uses .{node.attr}, which {why}")
+        dotted = _dotted(node)
+        if dotted in SUSPICIOUS_DOTTED:
+            self.flag(node, f"uses {dotted}, which {SUSPICIOUS_DOTTED[dotted]}")
+        if node.attr in REASSIGNED_ATTRIBUTES and isinstance(node.ctx, ast.Store):
+            self.flag(node, f"assigns .{node.attr}, which {REASSIGNED_ATTRIBUTES[node.attr]}")
         self.generic_visit(node)
 
 
@@ -140,6 +144,8 @@ def defined_names(source):
             names.add(node.name)
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
     return names
 
 
