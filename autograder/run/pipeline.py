@@ -39,6 +39,7 @@ from autograder.reports import feedback
 from autograder.run.worker import Job
 from autograder.scoring import gradebook
 from autograder.scoring.findings import after_execution
+from autograder.scoring.output_limits import output_cut_problems
 from autograder.scoring.nbgrader_setup import install_kernelspec, notebook_name, record_assignment
 
 def dataset_folder():
@@ -123,7 +124,12 @@ def _prepare_job(submission, record, workspace, assignment, notebook, release, s
         return None
     original = workspace / "originals" / student / assignment / submission.notebook.name
     original.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(submission.notebook, original)
+    try:
+        data = submission.read_bytes()  # never through a link, nor from a file with other names
+    except lms.Refused as refusal:
+        record["problems"].append((refusal.kind, refusal.detail))
+        return None
+    original.write_bytes(data)
     checked = triage(original, release, source)
     record["problems"] += checked.problems
     if checked.notebook is None:
@@ -138,7 +144,7 @@ def _prepare_job(submission, record, workspace, assignment, notebook, release, s
     (private / "scratch").mkdir()
     (private / "runtime").mkdir(mode=0o700)  # the kernel's connection file and sockets (TMPDIR)
     return Job(root=str(private), db_url=db_url(private / "gradebook.db"), assignment=assignment,
-               student=student, withhold_automatic=bool(checked.tampering), limits=asdict(limits))
+               student=student, limits=asdict(limits))
 
 
 def _collect(student, future, record, job, workspace, assignment, notebook, main, limits, watch):
@@ -153,11 +159,9 @@ def _collect(student, future, record, job, workspace, assignment, notebook, main
         for folder in ("autograded", "feedback"):
             _replace_tree(private / folder / student / assignment, workspace / folder / student / assignment)
         executed = workspace / "autograded" / student / assignment / f"{notebook}.ipynb"
-        record["problems"] += after_execution(nbformat.read(executed, as_version=4), limits)
-        if job.withhold_automatic:
-            record["problems"].append(("points withheld", "automatic points set to 0 because of the tampering "
-                                       "noted above: read the notebook, then give manual scores in formgrader "
-                                       "to restore them"))
+        record["problems"] += [tuple(p) for p in result.get("problems", [])]
+        executed_notebook = nbformat.read(executed, as_version=4)
+        record["problems"] += after_execution(executed_notebook, limits) + output_cut_problems(executed_notebook)
         record["graded"] = True
     elif student in watch.tripped:
         record["problems"].append(("fork bomb", f"its processes and threads reached the limit of "
@@ -224,7 +228,8 @@ def grade(assignment, submissions_path, workspace=None, workers=None, limits=Non
         uid = slots.get()
         try:
             if limits.sandbox:
-                env.update(CGAN_SANDBOX_UID=str(uid), CGAN_SANDBOX_SCRATCH=str(private / "scratch"))
+                env.update(CGAN_SANDBOX_UID=str(uid), CGAN_SANDBOX_SCRATCH=str(private / "scratch"),
+                           CGAN_PROBE_SCRATCH=str(private / "probe-scratch"))
                 watch.watched[uid] = student
             return _run_worker(jobs[student], private, env, limits)
         finally:

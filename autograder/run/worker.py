@@ -19,7 +19,6 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from nbgrader.apps import NbGraderAPI
 
 from autograder.config import Limits
-from autograder.scoring.gradebook import zero_automatic_scores
 from autograder.scoring.nbgrader_setup import nbgrader_config
 
 
@@ -30,7 +29,6 @@ class Job:
     db_url: str          # the private gradebook
     assignment: str
     student: str
-    withhold_automatic: bool  # tampering was found: automatic points to 0, for review
     limits: dict
 
 
@@ -44,9 +42,11 @@ def run(job):
     api = NbGraderAPI(config=config)
     graded = api.autograde(job.assignment, job.student, force=True, create=True)
     result = {"autograded": graded["success"], "log": graded.get("log", "") + graded.get("error", "")}
+    judgement = Path(job.root) / "judgement.json"
+    if judgement.exists():
+        report = json.loads(judgement.read_text())
+        result["problems"], result["log"] = report["problems"], result["log"] + report["log"]
     if graded["success"]:
-        if job.withhold_automatic:
-            zero_automatic_scores(job.db_url, job.assignment, job.student)
         feedback = api.generate_feedback(job.assignment, job.student, force=True)
         result["feedback"] = feedback["success"]
         result["log"] += feedback.get("log", "") + feedback.get("error", "")

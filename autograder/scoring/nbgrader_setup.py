@@ -13,7 +13,10 @@ from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGr
 from traitlets.config import Config, PyFileConfigLoader
 
 from autograder.config import KERNEL_NAME, REPO, Limits
-from autograder.scoring.preprocessors import BoundedExecute, HideHiddenTests, LimitOutput, NoPartialCredit, StderrIsNotScored
+from autograder.reports.feedback_exporter import FEEDBACK_PREPROCESSORS, feedback_config
+from autograder.scoring.judging import JudgeTests, ShowVerdicts
+from autograder.scoring.output_limits import OUTPUT_LIMIT_PREPROCESSORS, output_limits_config
+from autograder.scoring.preprocessors import BoundedExecute, HideHiddenTests, LimitOutput
 
 
 def notebook_name(assignment):
@@ -31,15 +34,22 @@ def nbgrader_config(root, db_url, limits=Limits()):
     config.merge(Config({
         "CourseDirectory": {"root": str(root), "db_url": db_url,
                             "source_directory": str(REPO / "solutions")},
+        # The verdict first, outside the kernel; then the notebook runs (for feedback) without its tests;
+        # then each test cell shows its verdict, which nbgrader scores; then every output is capped.
         "Autograde": {"autograde_preprocessors": [
-            BoundedExecute, StderrIsNotScored, ClearMetadataPreprocessor, LimitOutput, NoPartialCredit,
-            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]},
+            JudgeTests, BoundedExecute, ShowVerdicts, ClearMetadataPreprocessor, LimitOutput,
+            SaveAutoGrades, *OUTPUT_LIMIT_PREPROCESSORS, AssignLatePenalties, CheckCellMetadata]},
+        "JudgeTests": {"cell_timeout": limits.cell_timeout, "report_path": str(Path(root) / "judgement.json")},
         "Execute": {"timeout": limits.cell_timeout, "kernel_name": KERNEL_NAME},
         "KernelManager": {"transport": "ipc"},  # Unix sockets: the sandbox has no network, not even loopback
         "BoundedExecute": {"max_stream_chars": limits.max_output_chars},
-        "GenerateFeedback": {"preprocessors": [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]},
+        # hidden tests are hidden before the page is sanitised (which escapes the text they are matched in)
+        "GenerateFeedback": {"preprocessors": [GetGrades, HideHiddenTests, *FEEDBACK_PREPROCESSORS,
+                                               CSSHTMLHeaderPreprocessor]},
         "NbGraderAPI": {"log_level": "INFO"},
     }))
+    config.merge(output_limits_config())
+    config.merge(feedback_config())
     return config
 
 
