@@ -1,12 +1,13 @@
 """The grader's side of the probe process: start it in the sandbox, ask it for data, bound its time.
 
-    process = ProbeProcess(command_prefix, environment, cwd)
+    process = ProbeProcess(environment)                       # sandboxed when it says CGAN_SANDBOX_UID
     report = process.load(prelude, cells, timeout)            # the student's definitions, loaded there
     with process.session(deadline) as session:                # one forked child: one test's requests
         data = session.call("module_run", "Generator", {...})
 
-The process is `python -m cgan_lib.checks.server` (see there), started after
-`command_prefix` (the grading sandbox) and talked to over a Unix socket pair. Each
+The process is `python -m cgan_lib.checks.server` (see there), started in the grading
+sandbox (launch.py) or, with --no-sandbox, as a plain child, and talked to over a Unix
+socket pair. Each
 session gets two fresh pipes, so nothing one test's child writes can reach another's
 replies. Everything that comes back is untrusted data: cgan_lib.checks.wire decodes it
 (plain values and tensors, never pickles) with a size bound, and the grader judges it.
@@ -132,39 +133,94 @@ class Session:
         self.process.wait_done(time.monotonic() + 10)
 
 
-class ProbeProcess:
-    """One probe process; `command_prefix` runs what follows it in the sandbox (empty: no sandbox)."""
+class _Unsandboxed:
+    """The probe process as a plain child (--no-sandbox): the kernel's limits, its own session, output kept bounded."""
 
-    def __init__(self, command_prefix=(), environment=None, cwd=None, preexec_fn=None):
-        self.command_prefix, self.environment, self.cwd = list(command_prefix), environment, cwd
-        self.preexec_fn, self.process, self.control = preexec_fn, None, None
-
-    def start(self):
-        self.control, theirs = socket.socketpair()
-        command = [*self.command_prefix, *SERVER, str(theirs.fileno())]
-        try:
-            self.process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=self.environment, cwd=self.cwd,
-                                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                            start_new_session=True, preexec_fn=self.preexec_fn)
-        except (OSError, subprocess.SubprocessError) as error:
-            raise GraderError(f"could not start the probe process ({' '.join(command[:3])} ...): {error}") from error
-        finally:
-            theirs.close()
+    def __init__(self, argv, pass_fds, environment):
+        self.process = subprocess.Popen(argv, pass_fds=pass_fds, env=environment, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=lambda: _limit_unsandboxed(environment))
         self.output = _Tail(self.process.stdout)
         self.output.start()
 
+    def poll(self):
+        return self.process.poll()
+
+    def wait(self, timeout=None):
+        code = self.process.wait(timeout)
+        self.output.join(timeout=2)
+        self.process.stdout.close()
+        return code
+
+    def kill(self):
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # its own session: all it started
+        except ProcessLookupError:
+            pass
+
+    def log(self):
+        return self.output.text()
+
+
+class _Sandboxed:
+    """The probe process in the grading sandbox (autograder/isolation/launch.py), in the submission's cgroup."""
+
+    def __init__(self, argv, pass_fds, environment):
+        from autograder.isolation import kernel, launch, scratch
+
+        uid, folder = int(environment["CGAN_SANDBOX_UID"]), environment["CGAN_PROBE_SCRATCH"]
+        os.makedirs(folder, exist_ok=True)
+        command = launch.sandboxed_command(
+            argv, uid=uid, workdir=folder, scratch=folder, environ=environment,
+            processes=int(environment.get("CGAN_KERNEL_PROCESSES", launch.DEFAULT_PROCESSES)),
+            scratch_bytes=int(environment.get("CGAN_SCRATCH_BYTES", scratch.DEFAULT_BYTES)),
+            scratch_inodes=int(environment.get("CGAN_SCRATCH_INODES", scratch.DEFAULT_INODES)),
+            rlimits=kernel.rlimits(environment), cgroup=environment.get("CGAN_CGROUP_PROCS"))
+        self.sandboxed = launch.launch(command, pass_fds=pass_fds)
+
+    def poll(self):
+        return self.sandboxed.poll()
+
+    def wait(self, timeout=None):
+        return self.sandboxed.wait(timeout)
+
+    def kill(self):
+        self.sandboxed.kill()
+
+    def log(self):
+        return "".join(d.kept().decode(errors="replace") for d in (self.sandboxed.stdout, self.sandboxed.stderr))
+
+
+class ProbeProcess:
+    """One probe process: sandboxed when `environment` has CGAN_SANDBOX_UID, else a plain child."""
+
+    def __init__(self, environment):
+        self.environment = dict(environment)
+        self.child = self.control = None
+
+    def start(self):
+        self.control, theirs = socket.socketpair()
+        argv = [*SERVER, str(theirs.fileno())]
+        spawn = _Sandboxed if self.environment.get("CGAN_SANDBOX_UID") else _Unsandboxed
+        try:
+            self.child = spawn(argv, (theirs.fileno(),), self.environment)
+        except (OSError, subprocess.SubprocessError, ImportError) as error:
+            raise GraderError(f"could not start the probe process: {type(error).__name__}: {error}") from error
+        finally:
+            theirs.close()
+
     @property
     def alive(self):
-        return self.process is not None and self.process.poll() is None
+        return self.child is not None and self.child.poll() is None
 
     def load(self, prelude, cells, timeout):
         """Load the definitions; the server's report (statements left out, errors, defined names)."""
-        if self.process is None:
+        if self.child is None:
             self.start()
         message = wire.encode({"prelude": prelude, "cells": cells})
-        self.control.sendall(len(message).to_bytes(8, "big") + message)
         deadline = time.monotonic() + timeout
         try:
+            self.control.sendall(len(message).to_bytes(8, "big") + message)
             size = int.from_bytes(_read_exactly(self.control.fileno(), 8, deadline, self.death), "big")
             if size > MAX_REPLY_BYTES:
                 raise ProbeFailed("reply", "the test process's load report is too large")
@@ -172,6 +228,9 @@ class ProbeProcess:
         except wire.WireError as error:
             self.kill()
             raise ProbeFailed("reply", f"the test process sent a malformed load report ({error})") from None
+        except OSError:
+            self.kill()
+            raise ProbeFailed("died", self.death()) from None
         except ProbeFailed:
             self.kill()
             raise
@@ -197,10 +256,10 @@ class ProbeProcess:
         self.kill()
 
     def death(self):
-        if self.process is None:
+        if self.child is None:
             return "the test process was not running"
         try:
-            status = self.process.wait(timeout=5)
+            status = self.child.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return "the test process stopped answering"
         how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
@@ -208,25 +267,20 @@ class ProbeProcess:
 
     def kill(self):
         if self.alive:
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)  # its own session: the sandbox and all it started
-            except ProcessLookupError:
-                pass
-            self.process.wait()
+            self.child.kill()
+            self.child.wait()
 
     def close(self):
-        if self.process is None:
+        if self.child is None:
             return
         self.control.close()  # the server's recv ends: it returns
         try:
-            self.process.wait(timeout=10)
+            self.child.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.kill()
-        self.output.join(timeout=2)
-        self.process.stdout.close()
 
     def log(self):
-        return self.output.text() if self.process is not None else ""
+        return self.child.log() if self.child is not None else ""
 
 
 def _limit_unsandboxed(environ):
@@ -246,17 +300,15 @@ def probe_launcher(environ=None):
     """A function that starts a new ProbeProcess the way this grading worker runs its kernel.
 
     With CGAN_SANDBOX_UID set (the pipeline sets it when it sandboxes), the process runs in
-    the grading sandbox as that user, in an empty scratch folder of its own
-    (CGAN_PROBE_SCRATCH), in the submission's cgroup; otherwise directly, under the
-    kernel's resource limits (--no-sandbox).
+    the grading sandbox as that user, on a tmpfs scratch of its own (CGAN_PROBE_SCRATCH), in
+    the submission's cgroup (CGAN_CGROUP_PROCS), under the kernel's limits; otherwise as a
+    plain child under the same limits (--no-sandbox).
     """
     environ = dict(os.environ if environ is None else environ)
     environ["CGAN_DEVICE"] = "cpu"
 
     def start():
-        if environ.get("CGAN_SANDBOX_UID"):
-            raise GraderError("the sandboxed probe process is not wired in yet")
-        process = ProbeProcess([], environ, None, preexec_fn=lambda: _limit_unsandboxed(environ))
+        process = ProbeProcess(environ)
         process.start()
         return process
 

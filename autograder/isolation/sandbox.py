@@ -1,11 +1,12 @@
 """The grading kernel's sandbox: bubblewrap (bwrap) plus a user id of its own.
 
-What the student's code sees, inside new PID, network, IPC and UTS namespaces:
+What the student's code sees, inside new PID, network, IPC, UTS and cgroup namespaces:
 
     read-only   the system's programs and libraries (/usr, /lib, ...), a few files of /etc,
                 Python (the venv and the Python it was made from), cgan_lib, Fashion-MNIST
-    read-write  its own scratch folder, mounted as its working directory (and $HOME); /tmp
-                (a fresh tmpfs); the folder with its own kernel's connection file and sockets
+    read-write  its working directory (and $HOME) and /tmp: two folders of one bounded tmpfs,
+                the scratch (scratch.py), never the host's disk; the folder with its own kernel's
+                connection file and sockets (which kernel.py closes once the sockets exist)
     nothing     else: not the gradebook, not solutions/, not the other students, not the
                 instructor's home, no network (the kernel talks to the grader over Unix
                 sockets, `KernelManager.transport = "ipc"`)
@@ -13,16 +14,17 @@ What the student's code sees, inside new PID, network, IPC and UTS namespaces:
 bwrap itself runs as root (so it can mount what the kernel needs wherever it lives, e.g. a
 Python under /root/.pyenv), then hands over to the kernel as an unprivileged user id of its
 own (one per worker slot; setpriv drops every capability), so that RLIMIT_NPROC bounds its
-processes (a fork bomb) and it cannot open the grader's files even where a path leaks.
+processes and it cannot open the grader's files even where a path leaks. bwrap_options() are
+its options; launch.py starts it (through enter.py, which passes them with --args, so the
+sandbox's PID 1 shows `bwrap --args N sh /.sandbox-start` and no host path), in the
+submission's cgroup (cgroups.py: CPU share, memory cap, process cap), with bounded pipes.
 When the grader goes, the whole sandbox goes (--die-with-parent; PID 1 of its namespace is bwrap).
 The sandbox has no GPU devices: grading runs on the CPU, which its short schedule is made for.
 """
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from autograder.config import REPO
@@ -71,70 +73,28 @@ def readable_paths(environ):
     return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
 
-def command(kernel_argv, *, uid, processes, workdir, scratch, runtime_dir, environ):
-    """The bwrap command that runs `kernel_argv` as `uid` in the sandbox, `scratch` mounted at `workdir`."""
-    args = ["bwrap", *NAMESPACES, "--clearenv", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-    paths = readable_paths(environ)
-    parents = sorted({str(parent) for p in [*paths, str(workdir), str(runtime_dir)] for parent in Path(p).parents
+def bwrap_options(*, workdir, scratch, runtime_dir=None, environ=os.environ, extra_ro_binds=()):
+    """bwrap's options (no command): `scratch`/home mounted at `workdir` (also $HOME), `scratch`/tmp at /tmp
+    (scratch.py's tmpfs), `runtime_dir` at its own path, the system and Python read-only, and
+    `extra_ro_binds` (paths, read-only at the same path)."""
+    args = [*NAMESPACES, "--clearenv", "--proc", "/proc", "--dev", "/dev", "--bind", str(Path(scratch) / "tmp"), "/tmp"]
+    paths = list(dict.fromkeys([*readable_paths(environ), *(os.path.realpath(p) for p in extra_ro_binds)]))
+    writable = [str(workdir), *([str(runtime_dir)] if runtime_dir else [])]
+    parents = sorted({str(parent) for p in [*paths, *writable] for parent in Path(p).parents
                       if str(parent) != "/" and not any(str(parent) == q or str(parent).startswith(q + "/") for q in paths)})
-    for parent in parents:  # bwrap would make them 0700, closed to the kernel's user
+    for parent in parents:  # bwrap would make them 0700, closed to the sandbox's user
         args += ["--perms", "0755", "--dir", parent]
     for path in paths:
         args += ["--ro-bind", path, path]
     for link, target in (("/bin", "usr/bin"), ("/lib", "usr/lib"), ("/lib64", "usr/lib64"), ("/sbin", "usr/sbin")):
         if os.path.islink(link):  # merged-/usr systems: keep the symlinks, not copies of /usr
             args += ["--symlink", target, link]
-    args += ["--bind", str(scratch), str(workdir), "--bind", str(runtime_dir), str(runtime_dir),
-             "--chdir", str(workdir), "--setenv", "HOME", str(workdir),
+    args += ["--bind", str(Path(scratch) / "home"), str(workdir)]
+    if runtime_dir:
+        args += ["--bind", str(runtime_dir), str(runtime_dir)]
+    args += ["--chdir", str(workdir), "--setenv", "HOME", str(workdir),
              "--setenv", "MPLCONFIGDIR", str(Path(workdir) / ".matplotlib")]
     for name in KEPT_ENVIRONMENT:
         if name in environ:
             args += ["--setenv", name, environ[name]]
-    return args + ["--", *drop_privileges(uid, processes), *kernel_argv]
-
-
-def processes():
-    """(pid, real uid, threads) of every process on the machine, from /proc."""
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            yield int(status.parent.name), int(fields["Uid"].split()[0]), int(fields["Threads"])
-        except (OSError, KeyError, ValueError):
-            continue  # the process ended while we looked
-
-
-def tasks_by_uid():
-    """{real uid: processes and threads} over the machine."""
-    counts = {}
-    for _, uid, threads in processes():
-        counts[uid] = counts.get(uid, 0) + threads
-    return counts
-
-
-class ForkBombWatch(threading.Thread):
-    """Kill a sandbox whose user reaches its process limit: RLIMIT_NPROC stops a fork bomb from
-    growing, this stops its processes from starving every other student's kernel of CPU."""
-
-    def __init__(self, limit, interval=0.5):
-        super().__init__(daemon=True)
-        self.limit, self.interval = limit, interval
-        self.watched, self.tripped = {}, {}  # uid -> student, student -> tasks seen
-        self.stopped = threading.Event()
-
-    def run(self):
-        while not self.stopped.wait(self.interval):
-            counts = tasks_by_uid()
-            for uid, student in list(self.watched.items()):
-                if counts.get(uid, 0) >= self.limit:
-                    self.tripped[student] = counts[uid]
-                    kill_user(uid)
-
-
-def kill_user(uid):
-    """SIGKILL every process of `uid` (a sandbox's user: only its kernel and what that started)."""
-    for pid, owner, _ in processes():
-        if owner == uid:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                continue  # already gone
+    return args
