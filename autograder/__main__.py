@@ -2,6 +2,7 @@
 
     python -m autograder release cgan                  # nbgrader generate_assignment into assignments/
     python -m autograder grade cgan <submissions>      # grade a folder or LMS zip, write feedback and CSVs
+    python -m autograder grade cgan <submissions> --scheduler tcp://host:8786   # ... on a Dask cluster
     python -m autograder report cgan                   # grades.csv / problems.csv again, from the gradebook
 
 Exit status: 0 when every submission was graded normally, 1 when any needs attention
@@ -11,10 +12,13 @@ import argparse
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from autograder.config import DEFAULT_WORKSPACE, REPO, Limits
+from autograder.assignment import Assignment
+from autograder.config import DEFAULT_WORKSPACE, REPO, Limits, workspace_path
 from autograder.reports.tables import report
-from autograder.run.pipeline import grade
+from autograder.run.engine import EngineConfig, EngineError
+from autograder.run.pipeline import GradingRun, grade
 
 
 def main(argv=None):
@@ -26,11 +30,18 @@ def main(argv=None):
     graded.add_argument("assignment")
     graded.add_argument("submissions", help="folder of <student>/<assignment>.ipynb or <student>/<assignment>/, or an LMS zip")
     cores = len(os.sched_getaffinity(0))
-    graded.add_argument("--workers", type=int, default=cores, help=f"students graded at once (default: cores, {cores})")
+    graded.add_argument("--scheduler", help="grade on this Dask scheduler, e.g. tcp://host:8786 (default: "
+                                            "$DASK_SCHEDULER_ADDRESS, else a LocalCluster on this machine)")
+    graded.add_argument("--workers", type=int, default=cores,
+                        help=f"LocalCluster: submissions graded at once, one per worker process (default: cores, {cores})")
+    graded.add_argument("--regrade", action="store_true",
+                        help="grade again what an earlier run graded (default: skip submissions whose content is unchanged)")
+    graded.add_argument("--max-tries", type=int, default=3,
+                        help="LocalCluster: runs of a submission whose grading process dies (%(default)s)")
+    graded.add_argument("--gpu", action="store_true", help="grade only on workers started with --resources GPU=1")
     defaults = Limits()
-    graded.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell (%(default)s)")
-    graded.add_argument("--notebook-timeout", type=int, default=defaults.notebook_timeout,
-                        help="seconds per submission (%(default)s)")
+    graded.add_argument("--cell-timeout", type=int, help="seconds per cell (default: the assignment's)")
+    graded.add_argument("--notebook-timeout", type=int, help="seconds per submission (default: the assignment's)")
     graded.add_argument("--memory-gb", type=float, default=defaults.memory_gb, help="per kernel (%(default)s)")
     graded.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                         help="run students' code without the bubblewrap sandbox (where the platform cannot "
@@ -51,11 +62,17 @@ def main(argv=None):
             return subprocess.call([sys.executable, "-m", "nbgrader", "generate_assignment", args.assignment, "--force"],
                                    cwd=REPO) and 2
         if args.verb == "grade":
-            limits = Limits(cell_timeout=args.cell_timeout, notebook_timeout=args.notebook_timeout,
-                            memory_gb=args.memory_gb, threads=max(1, cores // args.workers), sandbox=args.sandbox)
-            grade(args.assignment, args.submissions, args.workspace, args.workers, limits, quiet=args.quiet)
+            assignment = Assignment.load(args.assignment)
+            limits = Limits(cell_timeout=args.cell_timeout or assignment.cell_timeout,
+                            notebook_timeout=args.notebook_timeout or assignment.notebook_timeout,
+                            memory_gb=args.memory_gb, threads=1, sandbox=args.sandbox)
+            engine = EngineConfig(scheduler_address=args.scheduler, n_workers=args.workers, max_tries=args.max_tries,
+                                  resources={"GPU": 1} if args.gpu else {}, require_sandbox=args.sandbox,
+                                  regrade=args.regrade)
+            grade(GradingRun(assignment, Path(args.submissions), workspace_path(args.workspace), limits, engine,
+                             quiet=args.quiet))
         return 1 if report(args.assignment, args.workspace) else 0
-    except (FileNotFoundError, ValueError, RuntimeError) as error:
+    except (FileNotFoundError, ValueError, RuntimeError, EngineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

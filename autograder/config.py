@@ -33,11 +33,15 @@ class Limits:
     max_file_mb: int = 512          # largest file the kernel may write
     threads: int = 1                # torch/OpenMP threads of the kernel
     processes: int = 256            # processes and threads of a sandboxed kernel (a fork bomb stops there)
-    sandbox: bool = True            # run the kernel in autograder/isolation/sandbox.py's bubblewrap sandbox
+    scratch_mb: int = 1024          # the sandbox's scratch tmpfs (its working directory and /tmp)
+    scratch_files: int = 20_000     # files and folders in it
+    sandbox: bool = True            # run students' code in the bubblewrap sandbox (autograder/isolation/)
 
     def kernel_environment(self):
         return {"CGAN_KERNEL_MEMORY": str(int(self.memory_gb * 1024**3)),
                 "CGAN_KERNEL_CPU": str(self.notebook_timeout * self.threads + 30),
                 "CGAN_KERNEL_FILE_SIZE": str(self.max_file_mb * 1024**2),
                 "CGAN_KERNEL_PROCESSES": str(self.processes),
+                "CGAN_SCRATCH_BYTES": str(self.scratch_mb * 1024**2),
+                "CGAN_SCRATCH_INODES": str(self.scratch_files),
                 "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}

@@ -7,18 +7,21 @@ from autograder.intake import names_tests_use, scan, triage
 from autograder.intake.notebook import nbgrader_id
 from autograder.testdata.variants import BUGS, CORRECT
 
-# problems only grading itself can find (the kernel has to run for them)
-AT_RUN_TIME = {"points withheld", "cell timeout", "exit", "kernel died", "output flood", "out of memory", "too slow",
-               "fork bomb"}
+# problems only grading itself can find (the kernel or the tests have to run for them), or intake (links)
+AT_RUN_TIME = {"cell timeout", "exit", "kernel died", "output flood", "output cut", "out of memory", "too slow",
+               "process cap", "cgroup kill", "grading failed", "not loaded for the tests", "error in a definition",
+               "symlink refused"}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.student for c in CASES])
+@pytest.mark.parametrize("case", [c for c in CASES if c.layout != "symlink"],
+                         ids=[c.student for c in CASES if c.layout != "symlink"])
 def test_each_sample_submission_gets_the_problems_triage_can_see(case, tmp_path):
     built = case.build()
     path = tmp_path / "cgan.ipynb"
     path.write_bytes(built if isinstance(built, bytes) else nbformat.writes(built).encode())
     result = triage(path, RELEASE, SOLUTION)
-    assert {kind for kind, _ in result.problems} == case.problems - AT_RUN_TIME
+    found = {kind for kind, _ in result.problems}
+    assert case.problems - AT_RUN_TIME <= found <= (case.problems | case.also) - AT_RUN_TIME
     if result.notebook is not None:  # what nbgrader gets: every released nbgrader cell, once, of its type
         release = nbformat.read(RELEASE, as_version=4)
         expected = [(nbgrader_id(c), c.cell_type) for c in release.cells if nbgrader_id(c)]

@@ -145,9 +145,16 @@ def repair(notebook, release, result):
         if is_locked(want_meta) and cell.source != want.source:
             kind = "edited test" if want_meta.get("grade") else "edited locked cell"
             result.note(kind, f"cell {grade_id!r} was edited: graded with the original from the gradebook")
-        if meta.get("points") != want_meta.get("points") or bool(meta.get("locked")) != bool(want_meta.get("locked")):
-            result.note("metadata edited", f"cell {grade_id!r}'s points or lock were changed: reset")
-            meta.update({k: want_meta[k] for k in ("points", "locked", "grade", "solution") if k in want_meta})
+        flags = ("points", "locked", "grade", "solution", "task")
+        changed = [k for k in flags if (meta.get(k) != want_meta.get(k) if k == "points"
+                                        else bool(meta.get(k)) != bool(want_meta.get(k)))]
+        if changed:  # e.g. a test re-flagged as an answer: nbgrader itself would stop with NbGraderException
+            result.note("metadata edited", f"cell {grade_id!r}'s {', '.join(changed)} were changed: reset")
+            for key in flags:
+                if key in want_meta:
+                    meta[key] = want_meta[key]
+                else:
+                    meta.pop(key, None)
     return notebook
 
 

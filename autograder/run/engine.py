@@ -76,6 +76,7 @@ class EngineConfig:
     regrade: bool = False                  # grade again what the journal lists
     connect_timeout: float = 5.0           # seconds to reach the scheduler
     worker_wait: float = 60.0              # seconds without a capable worker before giving up
+    max_in_flight: int | None = None       # at most this many tasks at once (1: each alone), else one per thread
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,7 @@ class Engine:
                               "distributed.nanny.pre-spawn-environ": environment}):
             return LocalCluster(n_workers=self.config.n_workers or len(os.sched_getaffinity(0)),
                                 threads_per_worker=self.config.threads_per_worker, processes=True,
-                                preload=[worker_setup.__name__],
+                                preload=[worker_setup.__name__], silence_logs=logging.ERROR,
                                 dashboard_address=None,  # no dashboard; its HTTP server on a free loopback port:
                                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})  # 8787 may be taken
 
@@ -294,6 +295,8 @@ class _Run:
             if not slots:
                 unable[address] = worker
         self._ask_why(unable)
+        if self.config.max_in_flight:
+            self.capacity = min(self.capacity, self.config.max_in_flight)
         if self.capacity:
             self.stalled_since = None
         elif self.stalled_since is None:

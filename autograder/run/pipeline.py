@@ -1,261 +1,219 @@
-"""The instructor's grading run: submissions in, gradebook, feedback, grades.csv and problems.csv out.
+"""The instructor's grading run: submissions in; gradebook, feedback, grades.csv and problems.csv out.
 
-    find submissions -> triage each (autograder.intake) -> N workers autograde in parallel,
-    each against a private gradebook copy (autograder.run.worker) -> the main process copies
-    scores into the gradebook, one writer -> grades.csv, problems.csv, a summary table.
+    intake (autograder.intake): find each student's notebook, read it without following
+        links, repair it, scan it -> one SubmissionTask per student (bytes and settings)
+    the engine (autograder.run.engine): Dask grades the tasks (autograder.run.task), on a
+        LocalCluster here or on any scheduler; a killed client resumes from its journal
+    this process alone writes, as each result arrives: the gradebook, the student's files,
+        a line in grades.csv and problems.csv; a submission that ran out of time while
+        others ran beside it is graded again alone before it can lose points
+    report (autograder.reports.tables): grades.csv and problems.csv again, complete and sorted
 
 The workspace (default out/grading, or $CGAN_GRADING_DIR, or --workspace) holds:
 
     gradebook.db                             nbgrader's gradebook (it holds the hidden tests)
-    originals/<student>/<file>               byte-for-byte copies of what each student submitted
-    submitted/<student>/<assignment>/        the notebook that was graded (after triage's repairs)
+    originals/<student>/<assignment>/<file>  byte-for-byte copies of what each student submitted
+    submitted/<student>/<assignment>/        the notebook that was graded (after intake's repairs)
     autograded/<student>/<assignment>/       the executed notebook, for the instructor
     feedback/<student>/<assignment>/*.html   what the student gets back
-    logs/<assignment>/<student>.log          nbgrader's log of that student's grading
+    logs/<assignment>/<student>.log          that student's grading log
     results/<assignment>/<student>.json      status and problems, which `report` reads
+    journal-<assignment>.jsonl               what has been graded, by content hash (resuming)
     grades.csv, problems.csv
 """
+import hashlib
 import json
-import os
-import queue
 import shutil
-import signal
-import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
 from tqdm import tqdm
 
-from cgan_lib.data import FashionMNISTError, find_fashion_mnist
-
-from autograder.config import REPO, Limits, db_url, workspace_path
+from autograder.assignment import Assignment
+from autograder.config import Limits, db_url
 from autograder.intake import lms, triage
-from autograder.isolation import sandbox
-from autograder.reports import feedback
-from autograder.run.worker import Job
+from autograder.isolation import launch
+from autograder.reports import feedback, tables
+from autograder.run.engine import Engine, EngineConfig, Job
+from autograder.run.task import SubmissionTask, grade_submission
 from autograder.scoring import gradebook
-from autograder.scoring.findings import after_execution
-from autograder.scoring.output_limits import output_cut_problems
-from autograder.scoring.nbgrader_setup import install_kernelspec, notebook_name, record_assignment
+from autograder.scoring.nbgrader_setup import record_assignment
 
-def dataset_folder():
-    """The folder with Fashion-MNIST that grading kernels read; the grader cannot run without it."""
-    try:
-        images, _ = find_fashion_mnist("train")
-        test_images, _ = find_fashion_mnist("test")
-    except FashionMNISTError as error:
-        raise RuntimeError(f"grading needs Fashion-MNIST, and it was not found:\n{error}") from None
-    if images.parent != test_images.parent:
-        raise RuntimeError(f"the training and test files of Fashion-MNIST are in different folders "
-                           f"({images.parent}, {test_images.parent}): put them in one and set CGAN_DATA_DIR")
-    return images.parent
+CLASS = "(class)"  # problems.csv's student column for what belongs to no student (a refused zip entry)
 
 
-def prepare(workspace, assignment):
-    """Create the workspace on demand and record the assignment in its gradebook and a template."""
+@dataclass(frozen=True)
+class GradingRun:
+    """One `python -m autograder grade`: what to grade, where, and how. Passed down whole."""
+    assignment: Assignment
+    submissions: Path
+    workspace: Path
+    limits: Limits = field(default_factory=Limits)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    quiet: bool = False
+
+
+@dataclass
+class StudentRecord:
+    """What the run found for one student: written to results/ and read back by `report`."""
+    student: str
+    origin: str
+    problems: list = field(default_factory=list)  # (kind, detail)
+    graded: bool = False
+    seconds: float = 0.0
+
+
+def prepare(run):
+    """Create the workspace on demand; record the assignment in a fresh template and in the gradebook."""
+    workspace, name = run.workspace, run.assignment.name
     workspace.mkdir(parents=True, exist_ok=True)
-    install_kernelspec(workspace / "jupyter")
-    template = workspace / f"template-{assignment}.db"
+    template = workspace / f"template-{name}.db"
     template.unlink(missing_ok=True)
-    record_assignment(db_url(template), assignment, workspace / "work" / ".template")
+    record_assignment(db_url(template), name, workspace / "work" / ".template")
     main = workspace / "gradebook.db"
     if main.exists():
-        record_assignment(db_url(main), assignment, workspace / "work" / ".main")  # picks up edits of the source
+        record_assignment(db_url(main), name, workspace / "work" / ".main")  # picks up edits of the source
     else:
         shutil.copy(template, main)
+    shutil.rmtree(workspace / "work", ignore_errors=True)
     return template, main
 
 
-def _run_worker(job, job_dir, environment, limits):
-    """Run one worker process; (result dict, seconds). Kills it, kernel included, past the time limit."""
-    job_file = job_dir / "job.json"
-    job_file.write_text(json.dumps(job.__dict__))
-    start = time.monotonic()
-    with open(job_dir / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "autograder.run.worker", str(job_file)], cwd=REPO,
-                                   env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            process.wait(timeout=limits.notebook_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the worker, its kernel and anything they started
-            process.wait()
-            return {"timeout": True}, time.monotonic() - start
-    result_file = job_dir / "result.json"
-    if not result_file.exists():
-        tail = (job_dir / "worker.log").read_text(errors="replace")[-2000:]
-        return {"autograded": False, "log": f"the grading process exited with status {process.returncode}:\n{tail}"}, \
-            time.monotonic() - start
-    return json.loads(result_file.read_text()), time.monotonic() - start
-
-
-def _why_not_graded(result, limits, log_path):
-    if result.get("timeout"):
-        return "too slow", (f"grading took longer than {limits.notebook_timeout} s in all: stopped; 0. "
-                            "Check the notebook for long loops, or re-grade it with a larger --notebook-timeout")
-    log = result.get("log", "")
-    if "kernel died" in log.lower() or "DeadKernelError" in log:
-        return "kernel died", ("the notebook's Python process died while running (os._exit(), a crash such as a "
-                               "segfault, the CPU-time limit or a file over the size limit): nothing could be "
-                               "graded; 0")
-    if "CellTimeoutError" in log:
-        return "too slow", (f"a cell ran longer than {limits.cell_timeout} s and did not stop when interrupted: "
-                            "grading stopped; 0")
-    last = [line for line in log.strip().splitlines() if line.strip()][-3:]
-    return "grading failed", (f"nbgrader could not grade it: {' | '.join(last)}. The whole log is {log_path}; "
-                              "fix the cause there, then grade again")
-
-
-def _replace_tree(source, target):
-    if target.exists():
-        shutil.rmtree(target)
-    if source.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(source), str(target))
-
-
-def _prepare_job(submission, record, workspace, assignment, notebook, release, source, template, limits):
-    """Copy, triage and lay out one submission for its worker; None when there is nothing to grade."""
-    student = submission.student
+def _intake(run, submission, record, template_bytes):
+    """Copy, read and triage one submission; its SubmissionTask, or None when there is nothing to grade."""
+    name = run.assignment
     if submission.notebook is None:
         return None
-    original = workspace / "originals" / student / assignment / submission.notebook.name
-    original.parent.mkdir(parents=True, exist_ok=True)
     try:
         data = submission.read_bytes()  # never through a link, nor from a file with other names
     except lms.Refused as refusal:
-        record["problems"].append((refusal.kind, refusal.detail))
+        record.problems.append((refusal.kind, refusal.detail))
         return None
+    original = run.workspace / "originals" / record.student / name.name / submission.notebook.name
+    original.parent.mkdir(parents=True, exist_ok=True)
     original.write_bytes(data)
-    checked = triage(original, release, source)
-    record["problems"] += checked.problems
+    checked = triage(original, name.release, name.source)
+    record.problems += checked.problems
     if checked.notebook is None:
         return None
-    private = workspace / "work" / student
-    shutil.rmtree(private, ignore_errors=True)
-    for folder in (workspace, private):
-        target = folder / "submitted" / student / assignment / f"{notebook}.ipynb"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(checked.notebook, target)
-    shutil.copy(template, private / "gradebook.db")
-    (private / "scratch").mkdir()
-    (private / "runtime").mkdir(mode=0o700)  # the kernel's connection file and sockets (TMPDIR)
-    return Job(root=str(private), db_url=db_url(private / "gradebook.db"), assignment=assignment,
-               student=student, limits=asdict(limits))
+    submitted = run.workspace / "submitted" / record.student / name.name / f"{name.notebook}.ipynb"
+    submitted.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(checked.notebook, submitted)
+    return SubmissionTask(record.student, name.name, name.notebook, submitted.read_bytes(), template_bytes, run.limits)
 
 
-def _collect(student, future, record, job, workspace, assignment, notebook, main, limits, watch):
-    """Take a worker's result into the gradebook and the workspace."""
-    private = Path(job.root)
-    result, record["seconds"] = future.result()
-    log = workspace / "logs" / assignment / f"{student}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text(result.get("log", "") + (private / "worker.log").read_text(errors="replace"))
-    if result.get("autograded"):
-        gradebook.copy_scores(job.db_url, db_url(main), assignment, student)
-        for folder in ("autograded", "feedback"):
-            _replace_tree(private / folder / student / assignment, workspace / folder / student / assignment)
-        executed = workspace / "autograded" / student / assignment / f"{notebook}.ipynb"
-        record["problems"] += [tuple(p) for p in result.get("problems", [])]
-        executed_notebook = nbformat.read(executed, as_version=4)
-        record["problems"] += after_execution(executed_notebook, limits) + output_cut_problems(executed_notebook)
-        record["graded"] = True
-    elif student in watch.tripped:
-        record["problems"].append(("fork bomb", f"its processes and threads reached the limit of "
-                                                f"{limits.processes}: all stopped; 0"))
-    else:
-        record["problems"].append(_why_not_graded(result, limits, log))
+def _digest(task, run):
+    """What decides a grade: the submission, the assignment's source, the limits (not the template's bytes)."""
+    hasher = hashlib.sha256(task.submission)
+    hasher.update(run.assignment.source.read_bytes())
+    hasher.update(repr(replace(run.limits)).encode())
+    return hasher.hexdigest()
 
 
-def grade(assignment, submissions_path, workspace=None, workers=None, limits=None, quiet=False):
-    """Grade every submission; returns {student: record}. Never stops on a bad submission."""
-    workspace = workspace_path(workspace)
-    workers = workers or len(os.sched_getaffinity(0))
-    limits = limits or Limits(threads=max(1, len(os.sched_getaffinity(0)) // workers))
-    notebook = notebook_name(assignment)
-    release = REPO / "assignments" / assignment / f"{notebook}.ipynb"
-    source = REPO / "solutions" / assignment / f"{notebook}.ipynb"
+class _Recorder:
+    """Writes each result as it arrives: gradebook, files, results/, a line in the CSVs."""
 
-    if limits.sandbox and (reason := sandbox.unavailable_reason()):
-        raise RuntimeError(f"cannot sandbox the students' code: {reason}")
-    found = lms.find_submissions(submissions_path, assignment, workspace / "incoming" / Path(submissions_path).stem)
-    template, main = prepare(workspace, assignment)
-    environment = {k: v for k, v in os.environ.items() if k != "CGAN_SCHEDULE"}  # grading sets its own schedule
-    environment.update(limits.kernel_environment(), JUPYTER_PATH=str(workspace / "jupyter"), MPLBACKEND="Agg",
-                       CGAN_DATA_DIR=str(dataset_folder()))  # the sandbox shows the kernel this folder only
-    max_score = gradebook.max_score(db_url(main), assignment)
+    def __init__(self, run, records, main, max_score, progress):
+        self.run, self.records, self.main, self.max_score, self.progress = run, records, main, max_score, progress
+        self.again = []  # timed out while others ran beside it: graded again alone
 
-    records, jobs = {}, {}
-
-    def finish(student):
-        """Record a student's outcome as soon as it is known: 0 and a page of explanation if not graded."""
-        record = records[student]
-        if not record["graded"]:
-            gradebook.record_not_graded(db_url(main), assignment, student)
-            feedback.not_graded_page(workspace / "feedback" / student / assignment / f"{notebook}.html", student, assignment,
-                           record["problems"], max_score)
-        path = workspace / "results" / assignment / f"{student}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1))
-
-    for submission in found:
-        student = submission.student
-        record = records[student] = {"student": student, "origin": submission.origin,
-                                     "problems": list(submission.problems), "graded": False, "seconds": 0.0}
-        for folder in ("originals", "submitted", "autograded", "feedback"):
-            shutil.rmtree(workspace / folder / student / assignment, ignore_errors=True)
-        try:
-            job = _prepare_job(submission, record, workspace, assignment, notebook, release, source, template, limits)
-        except Exception as error:  # a bug of the grader must cost this student's grade, not the class's
-            record["problems"].append(("grader error", f"{type(error).__name__}: {error}; re-grade this student"))
-            job = None
-        if job is None:
-            finish(student)
+    def __call__(self, record, alone=False):
+        student = record.key
+        entry = self.records[student]
+        if record.ok:
+            outcome = record.value
+            if outcome.timed_out and not alone and self.run.engine.max_in_flight != 1:
+                self.again.append(student)
+            self._take(entry, outcome)
         else:
-            jobs[student] = job
+            entry.graded = False
+            entry.problems.append(_failure_problem(record))
+        self.finish(entry)
+        self.progress.update()
 
-    slots = queue.SimpleQueue()  # sandbox user ids: one per worker, never two kernels with one id
-    for slot in range(workers):
-        slots.put(sandbox.SANDBOX_UID_BASE + slot)
+    def _take(self, entry, outcome):
+        workspace, name = self.run.workspace, self.run.assignment
+        entry.problems += [tuple(p) for p in outcome.problems]
+        entry.graded, entry.seconds = outcome.graded, outcome.seconds
+        log = workspace / "logs" / name.name / f"{entry.student}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(outcome.log)
+        for folder, data, suffix in (("autograded", outcome.autograded, "ipynb"), ("feedback", outcome.feedback, "html")):
+            target = workspace / folder / entry.student / name.name
+            shutil.rmtree(target, ignore_errors=True)
+            if data is not None:
+                target.mkdir(parents=True)
+                (target / f"{name.notebook}.{suffix}").write_bytes(data)
+        if outcome.graded:
+            gradebook.write_scores(db_url(self.main), name.name, entry.student, outcome.grades, outcome.comments)
 
-    def grade_one(student):
-        private = Path(jobs[student].root)
-        env = dict(environment, CGAN_CHECKPOINT_DIR=str(private / "scratch"), HOME=str(private / "scratch"),
-                   TMPDIR=str(private / "runtime"))
-        uid = slots.get()
+    def finish(self, entry):
+        """Record a student's outcome: 0 and a page of explanation when nothing could be graded."""
+        workspace, name = self.run.workspace, self.run.assignment
+        entry.problems = list(dict.fromkeys(tuple(p) for p in entry.problems))
+        if not entry.graded:
+            gradebook.record_not_graded(db_url(self.main), name.name, entry.student)
+            feedback.not_graded_page(workspace / "feedback" / entry.student / name.name / f"{name.notebook}.html",
+                                     entry.student, name.name, entry.problems, self.max_score)
+        path = workspace / "results" / name.name / f"{entry.student}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(entry), indent=1))
+        tables.append_student(workspace, name.name, entry)
+
+
+def _failure_problem(failure):
+    if failure.kind == "worker died":
+        return "grading crashed", (f"{failure.reason}: the submission may crash its grader (or a machine died "
+                                   f"each time); 0. Grade it again with --regrade to retry")
+    if failure.kind == "no sandbox":
+        return "grader error", f"{failure.reason}; fix the worker and grade again"
+    return "grader error", f"{failure.reason}; grade again (its log may say more)"
+
+
+def grade(run):
+    """Grade every submission; {student: StudentRecord}. One bad submission never stops the class."""
+    if run.limits.sandbox and (reason := launch.unavailable_reason()):
+        raise RuntimeError(f"cannot sandbox the students' code: {reason}")
+    name = run.assignment
+    found = lms.find_submissions(run.submissions, name.name, run.workspace / "incoming" / Path(run.submissions).stem)
+    template, main = prepare(run)
+    template_bytes, max_score = template.read_bytes(), gradebook.max_score(db_url(main), name.name)
+    tables.start(run.workspace, name.name, db_url(main))
+    records, jobs = {}, []
+    progress = tqdm(total=len(found), desc=f"grading {name.name}", unit="student", disable=run.quiet or None,
+                    file=sys.stderr)
+    recorder = _Recorder(run, records, main, max_score, progress)
+    if found.problems:
+        records[CLASS] = StudentRecord(CLASS, str(run.submissions), list(found.problems))
+        recorder.finish(records[CLASS])
+    for submission in found:
+        record = records[submission.student] = StudentRecord(submission.student, submission.origin,
+                                                             list(submission.problems))
         try:
-            if limits.sandbox:
-                env.update(CGAN_SANDBOX_UID=str(uid), CGAN_SANDBOX_SCRATCH=str(private / "scratch"),
-                           CGAN_PROBE_SCRATCH=str(private / "probe-scratch"))
-                watch.watched[uid] = student
-            return _run_worker(jobs[student], private, env, limits)
-        finally:
-            watch.watched.pop(uid, None)
-            if limits.sandbox:
-                sandbox.kill_user(uid)  # nothing of this student's outlives its grading
-            slots.put(uid)
-
-    watch = sandbox.ForkBombWatch(limits.processes)
-    if limits.sandbox:
-        watch.start()
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(grade_one, student): student for student in jobs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"grading {assignment}", unit="student",
-                           disable=quiet or None, file=sys.stderr):
-            student = futures[future]
-            try:
-                _collect(student, future, records[student], jobs[student], workspace, assignment, notebook, main,
-                         limits, watch)
-            except Exception as error:  # as above: one student's problem, never the class's
-                records[student]["graded"] = False
-                records[student]["problems"].append(("grader error", f"{type(error).__name__}: {error}"))
-            finish(student)
-            shutil.rmtree(jobs[student].root, ignore_errors=True)
-
-    watch.stopped.set()
-    shutil.rmtree(workspace / "work", ignore_errors=True)
+            task = _intake(run, submission, record, template_bytes)
+        except Exception as error:  # a bug of the grader's must cost this student's grade, not the class's
+            record.problems.append(("grader error", f"{type(error).__name__}: {error}; grade this student again"))
+            task = None
+        if task is None:
+            recorder.finish(record)
+            progress.update()
+        else:
+            jobs.append(Job(submission.student, task, _digest(task, run)))
+    config = replace(run.engine, journal=run.workspace / f"journal-{name.name}.jsonl")
+    with Engine(config) as engine:
+        summary = engine.run(grade_submission, jobs, recorder)
+    progress.update(summary.skipped)
+    if recorder.again:  # a time limit hit while others ran beside it: the student's code, alone this time
+        progress.reset(total=len(recorder.again))
+        progress.set_description(f"grading {name.name} again, alone")
+        for student in recorder.again:
+            records[student].problems = [p for p in records[student].problems if p[0] not in ("too slow", "cell timeout")]
+        with Engine(replace(config, regrade=True, max_in_flight=1, n_workers=1)) as alone:
+            alone.run(grade_submission, [job for job in jobs if job.key in recorder.again],
+                      lambda record: recorder(record, alone=True))
+    progress.close()
+    for address, reason in summary.refusals.items():
+        print(f"warning: worker {address} takes no grading tasks: {reason}", file=sys.stderr)
     return records

@@ -1,7 +1,8 @@
 """What the pipeline reads and writes in nbgrader's gradebook (nbgrader.api.Gradebook).
 
-Workers grade each student against a private copy of the gradebook, so that no two
-processes ever write one SQLite file; the main process alone copies their scores in.
+Each submission is graded against a private copy of the gradebook (a task's, on any
+machine), so that no two processes ever write one SQLite file; the client alone writes the
+main gradebook, from the scores the tasks return as data.
 """
 import warnings
 
@@ -20,38 +21,30 @@ def _submission(gradebook, assignment, student):
             return gradebook.add_submission(assignment, student)
 
 
-def zero_automatic_scores(db_url, assignment, student):
-    """Withhold the automatic points of a submission (e.g. tampering): every test cell 0, flagged for review."""
+def read_scores(db_url, assignment, student):
+    """One student's automatic scores and comments in a (worker's) gradebook, as data:
+    ({grade cell: [auto_score, needs_manual_grade]}, {cell: auto_comment})."""
     with Gradebook(db_url) as gradebook:
-        for notebook in gradebook.find_submission(assignment, student).notebooks:
-            notebook.flagged = True
-            for grade in notebook.grades:
-                if grade.cell_type == "code":
-                    grade.auto_score = 0
-                    grade.needs_manual_grade = True
-        gradebook.db.commit()
+        submission = gradebook.find_submission(assignment, student)
+        grades = {g.name: [g.auto_score, g.needs_manual_grade] for nb in submission.notebooks for g in nb.grades}
+        comments = {c.name: c.auto_comment for nb in submission.notebooks for c in nb.comments}
+    return grades, comments
 
 
-def copy_scores(private_url, main_url, assignment, student):
-    """Copy one student's autograded scores and comments from a worker's gradebook into the main one.
+def write_scores(main_url, assignment, student, grades, comments):
+    """Put a student's automatic scores and comments (read_scores' data) into the main gradebook.
 
-    Scores a grader already gave by hand in the main gradebook are kept, as nbgrader's own
-    SaveAutoGrades does.
+    Scores a grader already gave by hand are kept, as nbgrader's own SaveAutoGrades does.
     """
-    with Gradebook(private_url) as private:
-        submission = private.find_submission(assignment, student)
-        scores = {(nb.name, g.name): (g.auto_score, g.needs_manual_grade) for nb in submission.notebooks for g in nb.grades}
-        comments = {(nb.name, c.name): c.auto_comment for nb in submission.notebooks for c in nb.comments}
-        flagged = {nb.name: nb.flagged for nb in submission.notebooks}
     with Gradebook(main_url) as gradebook:
         target = _submission(gradebook, assignment, student)
         for notebook in target.notebooks:
-            notebook.flagged = flagged.get(notebook.name, False)
+            notebook.flagged = False
             for grade in notebook.grades:
-                grade.auto_score, needs_review = scores[notebook.name, grade.name]
+                grade.auto_score, needs_review = grades[grade.name]
                 grade.needs_manual_grade = needs_review or grade.manual_score is not None
             for comment in notebook.comments:
-                comment.auto_comment = comments[notebook.name, comment.name]
+                comment.auto_comment = comments.get(comment.name)
         gradebook.db.commit()
 
 
@@ -67,14 +60,29 @@ def record_not_graded(main_url, assignment, student):
         gradebook.db.commit()
 
 
+def grade_cell_points(db_url, assignment):
+    """{grade cell: its points}, over the assignment's notebooks."""
+    with Gradebook(db_url) as gradebook:
+        return {cell.name: cell.max_score for notebook in gradebook.find_assignment(assignment).notebooks
+                for cell in notebook.grade_cells}
+
+
 def max_score(db_url, assignment):
     """The assignment's points, automatic and by hand."""
     with Gradebook(db_url) as gradebook:
         return gradebook.find_assignment(assignment).max_score
 
 
-def grade_table(main_url, assignment):
-    """(columns, rows): per student, the total and the points of every graded cell.
+def grade_columns(main_url, assignment):
+    """The columns of grade_table: student, totals, then every graded cell."""
+    with Gradebook(main_url) as gradebook:
+        cells = [cell.name for notebook in gradebook.find_assignment(assignment).notebooks
+                 for cell in notebook.grade_cells]
+    return ["student", "score", "max_score", "to_grade_by_hand"] + cells
+
+
+def grade_table(main_url, assignment, only=None):
+    """(columns, rows): per student (or only the student `only`), the total and the points of every graded cell.
 
     A written answer nobody has graded yet is left blank and counted in `to_grade_by_hand`.
     """
@@ -83,7 +91,7 @@ def grade_table(main_url, assignment):
                  for notebook in gradebook.find_assignment(assignment).notebooks for cell in notebook.grade_cells]
         columns = ["student", "score", "max_score", "to_grade_by_hand"] + [name for _, name, _ in cells]
         rows = []
-        for student in sorted(s.id for s in gradebook.students):
+        for student in [only] if only else sorted(s.id for s in gradebook.students):
             try:
                 submission = gradebook.find_submission(assignment, student)
             except MissingEntry:

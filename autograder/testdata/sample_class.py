@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 from autograder.config import REPO, Limits
+from autograder.testdata import attacks
 from autograder.testdata.variants import BUGS, CORRECT, apply
 
 RELEASE = REPO / "assignments" / "cgan" / "cgan.ipynb"
@@ -22,8 +23,9 @@ SOLUTION = REPO / "solutions" / "cgan" / "cgan.ipynb"
 TESTS = ["test_generator", "test_generator_hidden", "test_discriminator", "test_discriminator_hidden",
          "test_train_step", "test_train_step_hidden", "test_generate_latent_points",
          "test_generate_latent_points_hidden", "test_training_run"]
-# Limits the sample class is graded with: short enough for its slow cases to cost minutes, not hours.
-LIMITS = Limits(cell_timeout=60, notebook_timeout=120)
+# Limits the sample class is graded with: short enough for its slow cases to cost minutes, not hours,
+# and a memory cap that the memory attacks reach without taking most of a laptop's memory.
+LIMITS = Limits(cell_timeout=60, notebook_timeout=120, memory_gb=6)
 
 
 @dataclass
@@ -32,9 +34,11 @@ class Case:
     build: object                                   # () -> notebook, or bytes for a broken file
     fails: set = field(default_factory=set)         # test cells that score 0 ("all": every one)
     problems: set = field(default_factory=set)      # problems.csv kinds expected for this student
-    layout: str = "flat"                            # flat: <student>/cgan.ipynb; nested: <student>/cgan/cgan.ipynb
+    layout: str = "flat"                            # flat: <student>/cgan.ipynb; nested: <student>/cgan/cgan.ipynb;
+                                                    # symlink: <student>/cgan.ipynb is a link to the solution
     why: str = ""
     sandbox_only: bool = False                      # an attack only the sandbox stops: not graded without it
+    also: set = field(default_factory=set)          # problems.csv kinds it may report besides (timing-dependent)
 
 
 def grade_id(cell):
@@ -70,6 +74,15 @@ def with_cell(source, after, edits=None):
     return build
 
 
+def empty_with_cell(source, after="imports"):
+    """The untouched release (every answer empty) with an extra code cell after cell `after`."""
+    def build():
+        notebook = nbformat.read(RELEASE, as_version=4)
+        notebook.cells.insert(cell_index(notebook, after) + 1, nbformat.v4.new_code_cell(source))
+        return notebook
+    return build
+
+
 def changed(change, edits=None):
     def build():
         notebook = solved(edits)
@@ -97,6 +110,11 @@ def _to_markdown(notebook, wanted):
     at = cell_index(notebook, wanted)
     old = notebook.cells[at]
     notebook.cells[at] = nbformat.v4.new_markdown_cell(old.source, metadata=old.metadata, id=old.id)
+
+
+def _reflag_test_as_answer(notebook, wanted):
+    meta = notebook.cells[cell_index(notebook, wanted)].metadata["nbgrader"]
+    meta.update(solution=True, locked=False)
 
 
 def _strip_metadata(notebook, *wanted):
@@ -201,27 +219,64 @@ big = torch.ones(4 * 1024**3)  # 16 GB"""
 SLEEP_FOREVER = """import signal, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader's interrupt does nothing
 time.sleep(10**6)"""
+FILL_THE_DISK = """import os
+written = files = 0
+try:
+    with open("big.bin", "wb") as f:
+        for _ in range(2048):
+            f.write(b"x" * 1024**2)
+            written += 1
+except OSError as error:
+    print("disk full after", written, "MB:", error.strerror)
+os.makedirs("many", exist_ok=True)
+try:
+    for i in range(200_000):
+        open(f"many/{i}", "w").close()
+        files += 1
+except OSError as error:
+    print("no more files after", files, ":", error.strerror)
+os.remove("big.bin")
+import shutil
+shutil.rmtree("many")"""
+MEMFD = """import os
+chunk, hoard = b"x" * 1024**2, []
+for _ in range(48):  # 48 x 256 MB = 12 GB of memfd pages: past the address-space limit, which does not count them,
+    fd = os.memfd_create("hoard")  # and each under the file-size limit, which would stop one big one
+    for _ in range(256):
+        os.write(fd, chunk)
+    hoard.append(fd)"""
+STDERR_FLOOD = """import os
+chunk = b"E" * 1024**2
+for _ in range(100):
+    os.write(2, chunk)
+print("wrote 100 MB to fd 2")"""
 MARKERS = ("LEAK:", "WROTE:", "NET:", "RAISED:")
 
 SLEEPS = "import time\ntime.sleep(50)  # each cell stays under the cell limit, the notebook does not"
+
+KERNEL_ATTACKS = ["HOOK_INPUT_TRANSFORMER", "HOOK_SHOWTRACEBACK", "HOOK_RUN_CELL", "HOOK_EVENTS", "CODE_FROM_A_FILE",
+                  "REBIND_IMPORTED", "PATCH_THROUGH_ALIAS", "CAPTURED", "READ_HISTORY", "FORGED_OUTPUT"]
+PROBE_ATTACKS = ["FORGE_FROM_A_CLASS_BODY", "FORGE_FROM_A_DECORATOR", "FORGE_FROM_A_DEFAULT"]
 
 CASES = [
     # correct work: every automatic point
     Case("correct_solution", solved, why="the instructor's solution, as a student would hand it in"),
     Case("correct_seed1_architecture", lambda: solved(CORRECT["correct: seed 1's architecture, its two shape bugs fixed"]),
          layout="nested", why="seed 1's MLP without BatchNorm, Dropout 0.3 and a Sigmoid in D"),
+    Case("correct_one_discriminator_call", lambda: solved(
+        CORRECT["correct train_step: one discriminator call on real and fake images together"]),
+         why="D scores real and fake images in one call on torch.cat([real, fake.detach()])"),
     Case("warnings_and_stderr", lambda: solved({"generator": [(
         "        gen_input = torch.cat(", "        import sys\n"
         "        labels = torch.tensor(labels)  # PyTorch warns: copy-construct a tensor from a tensor\n"
         "        print('debug: forward', tuple(noise.shape), file=sys.stderr)\n        gen_input = torch.cat(")]}),
-         why="a PyTorch UserWarning and debug prints to stderr cost nothing: only exceptions fail a test"),
+         why="a PyTorch UserWarning and debug prints to stderr cost nothing: only failed checks fail a test"),
     Case("untouched_release", lambda: nbformat.read(RELEASE, as_version=4), fails={"all"},
          why="the notebook as released: 0, and grading finishes"),
 
-    # common bugs (autograder/variants.py): the tests each must fail
+    # common bugs (autograder/testdata/variants.py): the tests each must fail
     Case("bug_squeezed_discriminator", lambda: solved(_bug("discriminator output squeeze()d to (N,) (seed 1)")),
-         fails={"test_discriminator", "test_discriminator_hidden", "test_train_step", "test_train_step_hidden"},
-         why="seed 1's bug: D returns (N,) instead of (N, 1)"),
+         fails={"test_discriminator", "test_discriminator_hidden"}, why="seed 1's bug: D returns (N,) instead of (N, 1)"),
     Case("bug_generator_28x28", lambda: solved(_bug("generator returns (N, 28, 28) (seed 1)")),
          fails={"test_generator", "test_generator_hidden"}, why="seed 1's bug: G returns (N, 28, 28)"),
     Case("bug_no_tanh", lambda: solved(_bug("no Tanh at the end of the generator")),
@@ -233,10 +288,15 @@ CASES = [
          fails={"test_train_step", "test_train_step_hidden", "test_training_run"}, why="D learns real->0, fake->1"),
     Case("bug_generator_toward_fake", lambda: solved(_bug("G trained toward fake")),
          fails={"test_train_step", "test_train_step_hidden", "test_training_run"}, why="G's loss uses the `fake` target"),
+    Case("bug_fakes_with_real_labels", lambda: solved(_bug("train_step: fakes scored with the real labels in D's update")),
+         fails={"test_train_step", "test_train_step_hidden", "test_training_run"},
+         why="D scores the generated images with the real batch's labels"),
     Case("bug_generator_ignores_labels", lambda: solved(_bug("generator ignores its labels")),
-         fails={"test_generator", "test_generator_hidden"}, why="the label embedding is multiplied by 0"),
+         fails={"test_generator"}, why="the label embedding is multiplied by 0"),
+    Case("bug_generator_draws_own_noise", lambda: solved(_bug("generator draws its own noise")),
+         fails={"test_generator", "test_generator_hidden"}, why="forward() ignores `noise` and draws its own"),
     Case("bug_discriminator_ignores_labels", lambda: solved(_bug("discriminator ignores its labels")),
-         fails={"test_discriminator", "test_discriminator_hidden"}, why="D cannot check the image matches its label"),
+         fails={"test_discriminator"}, why="D cannot check the image matches its label"),
     Case("bug_uniform_noise", lambda: solved(_bug("uniform noise in generate_latent_points")),
          fails={"test_generate_latent_points", "test_generate_latent_points_hidden"}, why="torch.rand instead of torch.randn"),
     Case("bug_no_optimizer_step", lambda: solved(_bug("optimizer_G.step() missing")),
@@ -250,8 +310,10 @@ CASES = [
     Case("empty_file", lambda: b"", fails={"all"}, problems={"empty file"}),
     Case("empty_notebook", lambda: nbformat.v4.new_notebook(), fails={"all"}, problems={"empty notebook"}),
     Case("old_nbformat3", _nbformat3, problems={"old notebook format"}, why="saved by an old Jupyter"),
+    Case("link_to_the_solution", lambda: b"", layout="symlink", fails={"all"}, problems={"symlink refused"},
+         why="a symlink to solutions/cgan/cgan.ipynb (a class collected with git can hold one): never followed"),
 
-    # notebooks edited in ways nbgrader must undo
+    # notebooks edited in ways the grader must undo
     Case("deleted_test_cell", changed(lambda nb: _delete(nb, "test_generator")), problems={"deleted cell"}),
     Case("edited_test_cell", changed(lambda nb: _set_source(nb, "test_train_step", "pass  # this test always passes"),
                                      _bug("no optimizer_G.zero_grad()")),
@@ -264,29 +326,40 @@ CASES = [
     Case("changed_cell_type", changed(lambda nb: _to_markdown(nb, "test_discriminator")), problems={"cell type changed"}),
     Case("removed_metadata", changed(lambda nb: _strip_metadata(nb, "generator", "test_train_step")),
          problems={"metadata removed"}),
+    Case("test_reflagged_as_answer", changed(lambda nb: _reflag_test_as_answer(nb, "test_generator")),
+         problems={"metadata edited"}, why="stock nbgrader stops with NbGraderException on this"),
 
-    # code that misbehaves while it runs
+    # code that misbehaves while it runs: the tests run outside the notebook and keep their points
     Case("infinite_loop", with_cell("while True:\n    pass", "generator"), problems={"cell timeout"}),
     Case("sys_exit", with_cell("import sys\nsys.exit('I am done')", "discriminator"), problems={"exit"}),
-    Case("os_exit", with_cell("import os\nos._exit(0)", "discriminator"), fails={"all"}, problems={"kernel died"}),
-    Case("segfault", with_cell("import ctypes\nctypes.string_at(0)", "discriminator"), fails={"all"},
+    Case("os_exit", with_cell("import os\nos._exit(0)", "discriminator"), problems={"kernel died"},
+         why="the notebook's run dies; the tests, which never ran in it, are scored"),
+    Case("segfault", with_cell("import ctypes\nctypes.string_at(0)", "discriminator"),
          problems={"kernel died", "possible tampering"}),
     Case("output_flood", with_cell("for i in range(3_000_000):\n    print(i, 'spam')", "generator"),
-         problems={"output flood"}),
+         problems={"output flood", "output cut"}),
+    Case("display_flood", with_cell("from IPython.display import HTML, display\nfor _ in range(10):\n"
+                                    "    display(HTML('<b>x</b>' * 1_250_000))", "generator"),
+         problems={"output cut"}, why="10 x 10 MB of display data: cut, and the feedback page stays small"),
     Case("memory_bomb", with_cell("big = torch.ones(4 * 1024**3)  # 16 GB", "generator"), problems={"out of memory"}),
-    Case("too_slow", lambda: _many(SLEEPS, 3), fails={"all"}, problems={"too slow"}),
+    Case("too_slow", lambda: _many(SLEEPS, 3), problems={"too slow"}),
 
-    # code that tries to fool the tests: automatic points withheld, for the instructor to review
+    # code that tries to fool the tests: exactly the honest score (the scan's notes are for the instructor)
     Case("monkeypatch_allclose", with_cell("torch.allclose = lambda *args, **kwargs: False", "imports",
                                            _bug("generator ignores its labels")),
-         fails={"all"}, problems={"possible tampering", "points withheld"},
-         why="makes `assert not torch.allclose(a, b)` pass for a generator that ignores labels"),
-    Case("redefined_test_helper", with_cell("check_train_step = lambda *args, **kwargs: None", "train_step_test_tools",
+         fails={"test_generator"}, problems={"possible tampering"},
+         why="would make `assert not torch.allclose(a, b)` pass for a generator that ignores labels"),
+    Case("redefined_test_helper", with_cell("check_train_step = lambda *args, **kwargs: None", "imports",
                                             _bug("no optimizer_G.zero_grad()")),
-         fails={"all"}, problems={"possible tampering", "points withheld"}),
-    Case("always_equal", _always_equal, fails={"all"}, problems={"possible tampering", "points withheld"}),
+         fails={"test_train_step", "test_train_step_hidden", "test_training_run"}, problems={"possible tampering"}),
+    Case("always_equal", _always_equal, problems={"possible tampering"},
+         why="a tensor subclass whose == is always True: the judge only ever sees plain tensors"),
     Case("fake_partial_credit", _partial_credit, fails={"all"},
          why="sys.displayhook(3.0) in its code: stock nbgrader reads that as 3 points"),
+    *[Case(f"attack_{name.lower()}", empty_with_cell(getattr(attacks, name)), fails={"all"},
+           also={"possible tampering", "not loaded for the tests", "error in a definition"},
+           why=f"empty answers and {name.lower().replace('_', ' ')} (autograder/testdata/attacks.py)")
+      for name in KERNEL_ATTACKS + PROBE_ATTACKS],
 
     # attacks on the grader: only the sandbox stops them, so they are graded only with it
     Case("attack_read_files", with_cell(READ_ATTACK, "generator"), sandbox_only=True,
@@ -295,12 +368,19 @@ CASES = [
          why="appends to the gradebook, grades.csv, the solutions and cgan_lib"),
     Case("attack_network", with_cell(NETWORK_ATTACK, "generator"), sandbox_only=True,
          why="connects to the grader's machine and the internet"),
-    Case("attack_fork_bomb", with_cell(FORK_BOMB, "generator"), fails={"all"}, problems={"fork bomb"},
-         sandbox_only=True),
+    Case("attack_fork_bomb", with_cell(FORK_BOMB, "generator"), problems={"process cap"}, sandbox_only=True,
+         also={"too slow", "kernel died", "cell timeout", "cgroup kill", "grading failed"},
+         why="the process cap stops it; the tests ran before it, outside the notebook"),
     Case("attack_raise_limits", with_cell(LIMITS_ATTACK, "generator"), problems={"out of memory"}, sandbox_only=True,
          why="lifts its own limits, then allocates 16 GB"),
-    Case("attack_sleep_forever", with_cell(SLEEP_FOREVER, "generator"), fails={"all"}, problems={"too slow"},
+    Case("attack_sleep_forever", with_cell(SLEEP_FOREVER, "generator"), problems={"too slow"},
          sandbox_only=True, why="ignores the grader's interrupt and sleeps"),
+    Case("attack_fill_the_disk", with_cell(FILL_THE_DISK, "generator"), sandbox_only=True,
+         why="writes 2 GiB and 200,000 files into its scratch: a bounded tmpfs says no"),
+    Case("attack_memfd", with_cell(MEMFD, "generator"), problems={"cgroup kill"}, sandbox_only=True,
+         also={"kernel died"}, why="memfd memory past RLIMIT_AS: the cgroup's memory cap counts it"),
+    Case("attack_stderr_flood", with_cell(STDERR_FLOOD, "generator"), sandbox_only=True,
+         why="100 MB to the kernel's inherited stderr: bounded pipes, never the grader's log"),
 ]
 
 
@@ -320,7 +400,10 @@ def write(folder, sandbox=True, listen_port=9):
         data = data.replace(b"{port}", str(listen_port).encode()) if case.student == "attack_network" else data
         path = folder / case.student / ("cgan/cgan.ipynb" if case.layout == "nested" else "cgan.ipynb")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        if case.layout == "symlink":
+            path.symlink_to(SOLUTION)
+        else:
+            path.write_bytes(data)
         written[case.student] = case
     return written
 

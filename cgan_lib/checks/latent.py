@@ -7,7 +7,6 @@
 import torch
 
 from cgan_lib.checks.core import code_error, fail, ok, probe
-from cgan_lib.device import device
 
 
 def latent_calls(generate_latent_points, argument_sets, seed=0):
