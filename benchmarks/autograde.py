@@ -1,81 +1,152 @@
-"""Grading speed: seconds per submission, 1 worker vs N, and the sandbox's overhead.
+"""Grading speed on the Dask engine: seconds per submission, throughput, and a course-size projection.
 
-    python benchmarks/autograde.py [--workers N] [--all]
+    python benchmarks/autograde.py [--assignment cgan] [--skip-scheduler]
 
-Grades the sample class's ordinary submissions (correct and buggy ones, which run every
-cell; --all adds the broken and hostile ones, three of which sit out their time limits)
-four times, side by side in one run:
+Grades the sample class's ordinary submissions (the correct and buggy ones, which run every
+cell) side by side in one run, each time in a fresh workspace:
 
-    1 worker, sandbox      seconds per submission (median) and total; the kernel uses every core's thread
-    1 worker, 1 thread     the same work with one thread: what N workers divide between them
-    N workers, sandbox     total, and the speed-up over each of the two above
-    1 worker, no sandbox   total, and the sandbox's overhead
+    LocalCluster, 1 worker            seconds per submission (median), submissions per minute
+    LocalCluster, 2 workers           the same, and the speed-up
+    scheduler + 2 workers (loopback)  `dask scheduler` and two `dask worker` processes on 127.0.0.1
+    LocalCluster, 1 worker, no sandbox   the sandbox's overhead
+
+then the engine's own cost per task (no-op tasks per second, benchmarks/engine_overhead.py),
+the median cost of each step of a submission (the notebook's cells, each test's verdict), and
+a projection of 5,000 submissions on 64 and on 512 cores from those figures.
 """
 import argparse
 import os
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # nbgrader's alembic
 
-from autograder.isolation import sandbox  # noqa: E402
-from autograder.run.pipeline import grade  # noqa: E402
+from autograder.assignment import Assignment  # noqa: E402
+from autograder.isolation import launch  # noqa: E402
+from autograder.run.engine import EngineConfig  # noqa: E402
+from autograder.run.pipeline import GradingRun, grade  # noqa: E402
 from autograder.testdata import sample_class  # noqa: E402
 
+STEPS = {"imports": "imports", "data": "data cell", "training_loop": "training loop", "metrics": "metrics",
+         "test_training_run": "hidden training run (verdict)", "test_train_step_hidden": "hidden train_step tests"}
 
-def timed_run(folder, workspace, workers, limits):
+
+def graded(folder, workspace, engine, limits, assignment):
     shutil.rmtree(workspace, ignore_errors=True)
     start = time.perf_counter()
-    records = grade("cgan", folder, workspace, workers, limits, quiet=True)
+    records = grade(GradingRun(assignment, folder, workspace, limits, engine, quiet=True))
     total = time.perf_counter() - start
-    seconds = [r["seconds"] for r in records.values() if r["seconds"]]
-    return total, seconds
+    return total, [r for r in records.values() if r.seconds]
+
+
+def start_scheduler_and_workers(tmp, workers=2):
+    """`dask scheduler` and `dask worker`s on 127.0.0.1; (address, processes)."""
+    dask = str(Path(sys.executable).parent / "dask")
+    scheduler_file = tmp / "scheduler.json"
+    environment = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                   "--scheduler-file", str(scheduler_file)], env=environment,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    while not scheduler_file.exists():
+        time.sleep(0.2)
+    time.sleep(0.5)
+    import json
+    address = json.loads(scheduler_file.read_text())["address"]
+    for _ in range(workers):
+        processes.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard",
+                                           "--preload", "autograder.run.worker_setup", "--host", "127.0.0.1"],
+                                          env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return address, processes
+
+
+def stop(processes):
+    for process in reversed(processes):
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
-    parser.add_argument("--all", action="store_true", help="the whole sample class, slow cases included")
+    parser.add_argument("--assignment", default="cgan")
+    parser.add_argument("--skip-scheduler", action="store_true", help="leave out the real scheduler's run")
     args = parser.parse_args()
-    reason = sandbox.unavailable_reason()
-    if reason:
-        sys.exit(f"the sandbox is unavailable, so its overhead cannot be measured: {reason}")
-
+    if reason := launch.unavailable_reason():
+        sys.exit(f"the sandbox is unavailable, so grading cannot be measured as it runs: {reason}")
+    assignment = Assignment.load(args.assignment)
     tmp = Path(tempfile.mkdtemp(prefix="cgan-bench-"))
     cases = sample_class.write(tmp / "all")
-    chosen = [s for s, c in cases.items() if args.all or s.startswith(("correct_", "bug_", "untouched", "warnings"))]
+    chosen = [s for s in cases if s.startswith(("correct_", "bug_", "untouched", "warnings"))]
     for student in chosen:
         shutil.copytree(tmp / "all" / student, tmp / "class" / student)
+    limits = replace(sample_class.LIMITS, threads=1)
     cores = len(os.sched_getaffinity(0))
-    one = replace(sample_class.LIMITS, threads=cores)
-    many = replace(sample_class.LIMITS, threads=max(1, cores // args.workers))
-    print(f"{len(chosen)} submissions, {cores} cores; kernels get {one.threads} thread(s) alone, "
-          f"{many.threads} with {args.workers} workers", flush=True)
-
-    configurations = [("1 worker, sandbox", 1, one),
-                      ("1 worker, 1 thread", 1, replace(one, threads=1)),
-                      (f"{args.workers} workers, sandbox", args.workers, many),
-                      ("1 worker, no sandbox", 1, replace(one, sandbox=False))]
+    print(f"{len(chosen)} submissions of {args.assignment}, {cores} cores, load average "
+          f"{os.getloadavg()[0]:.1f} at the start\n", flush=True)
+    configurations = [("LocalCluster, 1 worker", EngineConfig(n_workers=1), limits),
+                      ("LocalCluster, 2 workers", EngineConfig(n_workers=2), limits)]
+    processes = []
+    if not args.skip_scheduler:
+        address, processes = start_scheduler_and_workers(tmp)
+        configurations.append(("scheduler + 2 workers", EngineConfig(scheduler_address=address), limits))
+    configurations.append(("LocalCluster, 1 worker, no sandbox", EngineConfig(n_workers=1, require_sandbox=False),
+                           replace(limits, sandbox=False)))
     runs = {}
-    for name, workers, limits in configurations:
-        runs[name] = timed_run(tmp / "class", tmp / "ws", workers, limits)
-        total, seconds = runs[name]
-        print(f"{name:<22} total {total:7.1f} s   per submission: median {statistics.median(seconds):5.1f} s, "
-              f"max {max(seconds):5.1f} s", flush=True)
+    try:
+        for name, engine, run_limits in configurations:
+            total, records = graded(tmp / "class", tmp / "ws", engine, run_limits, assignment)
+            runs[name] = (total, records)
+            seconds = [r.seconds for r in records]
+            print(f"{name:<36} total {total:7.1f} s   {60 * len(records) / total:5.1f} submissions/min   "
+                  f"per submission: median {statistics.median(seconds):5.1f} s, max {max(seconds):5.1f} s", flush=True)
+    finally:
+        stop(processes)
 
-    base, one_thread, parallel, bare = (runs[name][0] for name, _, _ in configurations)
-    print(f"\nspeed-up with {args.workers} workers: {base / parallel:.2f}x over 1 worker using all {cores} cores' threads, "
-          f"{one_thread / parallel:.2f}x over 1 worker with 1 thread (target >= 1.7x on 2 cores)")
-    print(f"sandbox overhead: {base - bare:+.1f} s in all, {(base - bare) / len(chosen):+.2f} s per submission, "
-          f"{(base - bare) / bare:+.1%} of grading time (target <= 10%)")
-    print(f"median per submission, 1 worker with sandbox: {statistics.median(runs['1 worker, sandbox'][1]):.1f} s "
-          "(target <= 20 s)")
+    one, two = runs["LocalCluster, 1 worker"], runs["LocalCluster, 2 workers"]
+    median = statistics.median(r.seconds for r in one[1])
+    bare = runs["LocalCluster, 1 worker, no sandbox"]
+    print(f"\nmedian per submission (1 worker, sandbox): {median:.1f} s (target <= 10 s)")
+    print(f"2 workers: {one[0] / two[0]:.2f}x the throughput of 1")
+    print(f"sandbox overhead: {(one[0] - bare[0]) / len(chosen):+.2f} s per submission, {(one[0] - bare[0]) / bare[0]:+.1%}")
+
+    print("\nmedian seconds per step (1 worker):")
+    for key, label in STEPS.items():
+        values = [r.timings.get("cells", {}).get(key, r.timings.get("tests", {}).get(key)) for r in one[1]]
+        values = [v for v in values if v is not None]
+        if values:
+            print(f"  {label:<32} {statistics.median(values):6.2f}")
+
+    from engine_overhead import jobs, noop  # noqa: E402  (the engine's own cost, on a LocalCluster)
+    from autograder.run.engine import Engine
+    with Engine(EngineConfig(n_workers=2, require_sandbox=False)) as engine:
+        start = time.perf_counter()
+        engine.run(noop, jobs(400, 16), lambda record: None)
+        per_task = (time.perf_counter() - start) / 400
+    print(f"\nengine overhead: {1 / per_task:.0f} no-op tasks/s ({1000 * per_task:.1f} ms per task)")
+
+    writing = statistics.mean(grade.write_seconds)  # the client's serial part: gradebook, files, CSV lines
+    print(f"the client writes each result in {1000 * writing:.0f} ms (gradebook, files, CSV lines)")
+    per_worker = len(two[1]) / two[0] / 2  # submissions per second per single-threaded worker, 2-worker run
+    print("\nprojection, 5,000 submissions, one single-threaded worker per core, at the 2-worker run's rate:")
+    for n_cores in (64, 512):
+        parallel = 5000 / (per_worker * n_cores)
+        serial = 5000 * (per_task + writing)  # the client records one result at a time
+        print(f"  {n_cores:>4} cores: {max(parallel, serial) / 60:6.1f} minutes "
+              f"(workers {parallel / 60:.1f} min, client {serial / 60:.1f} min)")
     shutil.rmtree(tmp)
 
 

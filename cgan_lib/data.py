@@ -176,12 +176,45 @@ def _read_idx(path, magic, expected_shape):
         return reader(tmp.name)
 
 
+def cache_dir():
+    """Where decoded splits are kept: $CGAN_DATA_CACHE, else ~/.cache/cgan-lab."""
+    return Path(os.environ.get("CGAN_DATA_CACHE") or Path.home() / ".cache" / "cgan-lab")
+
+
+def _cached_idx(path, magic, expected_shape):
+    """_read_idx's tensor, decoded once per file and kept as a .npy beside its source's size and date.
+
+    Decompressing and checking a split takes a few seconds; reading the kept array, a few
+    milliseconds. A cache that cannot be written (a read-only folder) is simply not used.
+    """
+    import numpy as np
+
+    stat = path.stat()
+    cached = cache_dir() / f"{path.name}-{stat.st_size}-{stat.st_mtime_ns}.npy"
+    try:
+        array = np.load(cached, mmap_mode="r")
+        if array.shape == expected_shape:
+            return torch.from_numpy(np.array(array))  # a writable copy, from the page cache
+    except (OSError, ValueError):
+        pass
+    tensor = _read_idx(path, magic, expected_shape)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.partial")
+        with open(partial, "wb") as f:
+            np.save(f, tensor.numpy())
+        os.replace(partial, cached)  # whole or not at all, whoever reads it meanwhile
+    except OSError:
+        pass
+    return tensor
+
+
 def load_fashion_mnist(split="train", root=None, download=None):
     """The raw split: uint8 images (N, 28, 28) and int64 labels (N,), verified."""
     images_path, labels_path = find_fashion_mnist(split, root, download)
     _, _, n = _split_files(split)
-    images = _read_idx(images_path, IMAGES_MAGIC, (n, IMG_SIZE, IMG_SIZE))
-    labels = _read_idx(labels_path, LABELS_MAGIC, (n,)).long()
+    images = _cached_idx(images_path, IMAGES_MAGIC, (n, IMG_SIZE, IMG_SIZE))
+    labels = _cached_idx(labels_path, LABELS_MAGIC, (n,)).long()
     if labels.min() < 0 or labels.max() >= N_CLASSES:
         raise FashionMNISTError(f"{labels_path} is damaged: labels must be 0..9, found "
                                 f"{int(labels.min())}..{int(labels.max())}. Get a fresh copy.")

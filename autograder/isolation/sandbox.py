@@ -33,7 +33,7 @@ SANDBOX_UID_BASE = 2_100_000  # worker slot k runs as uid/gid SANDBOX_UID_BASE +
 ETC_FILES = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "ssl/certs", "nsswitch.conf",
              "mime.types", "matplotlibrc"]
 KEPT_ENVIRONMENT = ["PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NBGRADER_EXECUTION",
-                    "NBGRADER_VALIDATING", "CGAN_DATA_DIR", "CGAN_DEVICE", "MPLBACKEND", "PYTHONHASHSEED"]
+                    "NBGRADER_VALIDATING", "CGAN_DATA_DIR", "CGAN_DATA_CACHE", "CGAN_DEVICE", "MPLBACKEND", "PYTHONHASHSEED"]
 
 
 NAMESPACES = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -68,8 +68,9 @@ def readable_paths(environ):
     paths = [p for p in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32") if os.path.exists(p)]
     paths += [f"/etc/{name}" for name in ETC_FILES if os.path.exists(f"/etc/{name}")]
     paths += [sys.prefix, sys.base_prefix, str(REPO / "cgan_lib")]
-    if environ.get("CGAN_DATA_DIR"):
-        paths.append(environ["CGAN_DATA_DIR"])
+    for name in ("CGAN_DATA_DIR", "CGAN_DATA_CACHE"):  # the dataset, and its decoded copy (read-only here)
+        if environ.get(name) and os.path.isdir(environ[name]):
+            paths.append(environ[name])
     return list(dict.fromkeys(os.path.realpath(p) for p in paths))
 
 

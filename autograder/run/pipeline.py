@@ -25,6 +25,7 @@ import hashlib
 import json
 import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -63,6 +64,7 @@ class StudentRecord:
     problems: list = field(default_factory=list)  # (kind, detail)
     graded: bool = False
     seconds: float = 0.0
+    timings: dict = field(default_factory=dict)  # seconds per cell of the notebook's run and per test
 
 
 def prepare(run):
@@ -118,8 +120,10 @@ class _Recorder:
     def __init__(self, run, records, main, max_score, progress):
         self.run, self.records, self.main, self.max_score, self.progress = run, records, main, max_score, progress
         self.again = []  # timed out while others ran beside it: graded again alone
+        self.write_seconds = []  # this process's time per result: the part of a run that does not spread out
 
     def __call__(self, record, alone=False):
+        start = time.perf_counter()
         student = record.key
         entry = self.records[student]
         if record.ok:
@@ -132,11 +136,12 @@ class _Recorder:
             entry.problems.append(_failure_problem(record))
         self.finish(entry)
         self.progress.update()
+        self.write_seconds.append(time.perf_counter() - start)
 
     def _take(self, entry, outcome):
         workspace, name = self.run.workspace, self.run.assignment
         entry.problems += [tuple(p) for p in outcome.problems]
-        entry.graded, entry.seconds = outcome.graded, outcome.seconds
+        entry.graded, entry.seconds, entry.timings = outcome.graded, outcome.seconds, outcome.timings
         log = workspace / "logs" / name.name / f"{entry.student}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text(outcome.log)
@@ -216,4 +221,5 @@ def grade(run):
     progress.close()
     for address, reason in summary.refusals.items():
         print(f"warning: worker {address} takes no grading tasks: {reason}", file=sys.stderr)
+    grade.write_seconds = recorder.write_seconds  # for benchmarks/autograde.py
     return records

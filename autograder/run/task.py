@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from cgan_lib.data import FashionMNISTError, find_fashion_mnist
+from cgan_lib.data import FashionMNISTError, find_fashion_mnist, load_fashion_mnist
 
 from autograder.config import REPO, Limits, db_url
 from autograder.isolation import cgroups, sandbox
@@ -34,6 +34,7 @@ from autograder.scoring.nbgrader_setup import install_kernelspec
 from autograder.scoring.output_limits import output_cut_problems
 
 SLOTS = Path(tempfile.gettempdir()) / "cgan-grading-slots"  # one lock file per sandbox user id in use here
+DATA_CACHE = Path(tempfile.gettempdir()) / "cgan-grading-data"  # Fashion-MNIST decoded once per machine
 MAX_SLOTS = 4096
 
 
@@ -59,6 +60,7 @@ class Outcome:
     log: str = ""
     seconds: float = 0.0
     timed_out: bool = False                       # a time limit stopped it: may be graded again alone
+    timings: dict = field(default_factory=dict)   # seconds: {"cells": {cell: s}, "tests": {test: s}}
 
 
 _slot = {}  # this process's sandbox slot: {"lock": open file (its flock held while the process lives), "uid": int}
@@ -83,9 +85,13 @@ def _sandbox_uid():
 
 
 def _dataset_folder():
+    """The folder of Fashion-MNIST on this machine; its decoded copy made in DATA_CACHE (for every kernel to read)."""
     try:
         images, _ = find_fashion_mnist("train")
         test_images, _ = find_fashion_mnist("test")
+        os.environ["CGAN_DATA_CACHE"] = str(DATA_CACHE)
+        load_fashion_mnist("train")
+        load_fashion_mnist("test")
     except FashionMNISTError as error:
         raise RuntimeError(f"grading needs Fashion-MNIST on this machine, and it was not found:\n{error}") from None
     if images.parent != test_images.parent:
@@ -97,7 +103,8 @@ def _dataset_folder():
 def _environment(root, limits, group):
     environment = {k: v for k, v in os.environ.items() if k not in ("CGAN_SCHEDULE", "CGAN_CHECKPOINT_DIR")}
     environment.update(limits.kernel_environment(), JUPYTER_PATH=str(root / "jupyter"), MPLBACKEND="Agg",
-                       CGAN_DATA_DIR=str(_dataset_folder()), CGAN_CHECKPOINT_DIR=str(root / "scratch"),
+                       CGAN_DATA_DIR=str(_dataset_folder()), CGAN_DATA_CACHE=str(DATA_CACHE),
+                       CGAN_CHECKPOINT_DIR=str(root / "scratch"),
                        HOME=str(root / "scratch"), TMPDIR=str(root / "runtime"), CGAN_DEVICE="cpu",
                        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     if limits.sandbox:
@@ -144,6 +151,21 @@ def _what_stopped_it(result, limits, timed_out, group_problems):
     return "grading failed", f"nbgrader could not grade it: {' | '.join(last)}. Its log is in the workspace's logs/"
 
 
+def _cell_seconds(notebook):
+    """{cell label: seconds it ran} from the timestamps nbclient records in each executed cell."""
+    from datetime import datetime
+
+    seconds = {}
+    for index, cell in enumerate(notebook.cells):
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if cell.cell_type == "code" and "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            start, end = (datetime.fromisoformat(stamps[k].replace("Z", "+00:00"))
+                          for k in ("iopub.execute_input", "shell.execute_reply"))
+            label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+            seconds[label] = round((end - start).total_seconds(), 3)
+    return seconds
+
+
 def _verdicts_only(outcome, root, task, judgement, result, limits, timed_out, group_problems):
     """Scores from the verdicts alone, when the notebook's own run did not end (it timed out, its kernel died):
     the tests never ran in it, so what it did there costs no test's points; the problem is reported."""
@@ -185,6 +207,8 @@ def grade_submission(task):
         outcome.problems += [tuple(p) for p in result.get("problems", [])]
         outcome.problems += [("cgroup kill" if "kill" in line else "process cap", line) for line in group_problems]
         judgement = root / "judgement.json"
+        if judgement.exists():
+            outcome.timings["tests"] = {g: v["seconds"] for g, v in json.loads(judgement.read_text())["verdicts"].items()}
         if not outcome.graded and judgement.exists():  # the tests were judged; only the notebook's own run failed
             _verdicts_only(outcome, root, task, json.loads(judgement.read_text()), result, limits, timed_out,
                            group_problems)
@@ -197,6 +221,7 @@ def grade_submission(task):
             outcome.feedback = page.read_bytes() if page.exists() else None
             executed_notebook = nbformat.reads(outcome.autograded.decode(), as_version=4)
             outcome.problems += after_execution(executed_notebook, limits) + output_cut_problems(executed_notebook)
+            outcome.timings["cells"] = _cell_seconds(executed_notebook)
         else:
             kind, detail = _what_stopped_it(result, limits, timed_out, group_problems)
             outcome.problems.append((kind, f"{detail}: nothing could be graded; 0"))
