@@ -37,6 +37,7 @@ from autograder.run.engine import EngineConfig  # noqa: E402
 from autograder.run.pipeline import GradingRun, grade  # noqa: E402
 from autograder.testdata import sample_class  # noqa: E402
 
+WRITE_SECONDS = []  # the client's time per result, over every run
 STEPS = {"imports": "imports", "data": "data cell", "training_loop": "training loop", "metrics": "metrics",
          "test_training_run": "hidden training run (verdict)", "test_train_step_hidden": "hidden train_step tests"}
 
@@ -44,9 +45,10 @@ STEPS = {"imports": "imports", "data": "data cell", "training_loop": "training l
 def graded(folder, workspace, engine, limits, assignment):
     shutil.rmtree(workspace, ignore_errors=True)
     start = time.perf_counter()
-    records = grade(GradingRun(assignment, folder, workspace, limits, engine, quiet=True))
+    report = grade(GradingRun(assignment, folder, workspace, limits, engine, quiet=True))
     total = time.perf_counter() - start
-    return total, [r for r in records.values() if r.seconds]
+    WRITE_SECONDS.extend(report.write_seconds)
+    return total, [r for r in report.records.values() if r.seconds]
 
 
 def start_scheduler_and_workers(tmp, workers=2):
@@ -138,7 +140,7 @@ def main():
         per_task = (time.perf_counter() - start) / 400
     print(f"\nengine overhead: {1 / per_task:.0f} no-op tasks/s ({1000 * per_task:.1f} ms per task)")
 
-    writing = statistics.mean(grade.write_seconds)  # the client's serial part: gradebook, files, CSV lines
+    writing = statistics.mean(WRITE_SECONDS)  # the client's serial part: gradebook, files, CSV lines
     print(f"the client writes each result in {1000 * writing:.0f} ms (gradebook, files, CSV lines)")
     per_worker = len(two[1]) / two[0] / 2  # submissions per second per single-threaded worker, 2-worker run
     print("\nprojection, 5,000 submissions, one single-threaded worker per core, at the 2-worker run's rate:")

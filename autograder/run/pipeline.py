@@ -67,6 +67,12 @@ class StudentRecord:
     timings: dict = field(default_factory=dict)  # seconds per cell of the notebook's run and per test
 
 
+@dataclass
+class RunReport:
+    records: dict        # {student: StudentRecord}
+    write_seconds: list  # this process's time per result: the part of a run that no cluster spreads out
+
+
 def prepare(run):
     """Create the workspace on demand; record the assignment in a fresh template and in the gradebook."""
     workspace, name = run.workspace, run.assignment.name
@@ -178,7 +184,7 @@ def _failure_problem(failure):
 
 
 def grade(run):
-    """Grade every submission; {student: StudentRecord}. One bad submission never stops the class."""
+    """Grade every submission; a RunReport. One bad submission never stops the class."""
     if run.limits.sandbox and (reason := launch.unavailable_reason()):
         raise RuntimeError(f"cannot sandbox the students' code: {reason}")
     name = run.assignment
@@ -221,5 +227,4 @@ def grade(run):
     progress.close()
     for address, reason in summary.refusals.items():
         print(f"warning: worker {address} takes no grading tasks: {reason}", file=sys.stderr)
-    grade.write_seconds = recorder.write_seconds  # for benchmarks/autograde.py
-    return records
+    return RunReport(records, recorder.write_seconds)
