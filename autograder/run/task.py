@@ -9,6 +9,7 @@ Fashion-MNIST), no shared filesystem: it grades in a temporary course folder of 
 in a cgroup of the submission's own, and returns the scores, the graded notebook, the
 feedback page and the problems it found, as data.
 """
+import ctypes
 import fcntl
 import json
 import os
@@ -36,6 +37,7 @@ from autograder.scoring.output_limits import output_cut_problems
 SLOTS = Path(tempfile.gettempdir()) / "cgan-grading-slots"  # one lock file per sandbox user id in use here
 DATA_CACHE = Path(tempfile.gettempdir()) / "cgan-grading-data"  # Fashion-MNIST decoded once per machine
 MAX_SLOTS = 4096
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,11 @@ def _environment(root, limits, group):
     return environment
 
 
+def _die_with_this_thread():
+    """In the grading process, before exec: killed when the thread that started it ends (a Dask worker killed)."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _run_worker(root, task, environment):
     """`python -m autograder.run.worker` on the course folder; (its result, timed out?)."""
     job = {"root": str(root), "db_url": db_url(root / "gradebook.db"), "assignment": task.assignment,
@@ -120,7 +127,8 @@ def _run_worker(root, task, environment):
     (root / "job.json").write_text(json.dumps(job))
     with open(root / "worker.log", "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "autograder.run.worker", str(root / "job.json")], cwd=REPO,
-                                   env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                   env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   preexec_fn=_die_with_this_thread)
         try:
             process.wait(timeout=task.limits.notebook_timeout)
         except subprocess.TimeoutExpired:
