@@ -24,6 +24,7 @@ bench: $(READY)
 # Regenerate the student notebooks from solutions/ (commit the result).
 release: $(READY)
 	$(PY) -m autograder release cgan
+	$(PY) -m autograder release netviz
 
 venv: $(READY)
 
