@@ -8,6 +8,11 @@ A checkpoint is one ``torch.save``-d dict::
      "optimizer_G": ..., "optimizer_D": ...,
      "epoch": 20, "history": [(d_loss, g_loss), ...], **extra}
 
+Each training run writes its checkpoints into a folder of its own,
+``new_run_folder("checkpoints", "quick")`` -> ``checkpoints/2026-11-22_104512_quick/``,
+so a comparison of "first and last checkpoint" (``run_checkpoints(folder)``) never
+mixes two runs.
+
 ``save_checkpoint`` writes it to a temporary file next to the target and
 renames it into place, so a crash or Ctrl-C half way leaves the previous
 checkpoint intact. ``load_checkpoint`` reads it with ``weights_only=True``
@@ -17,6 +22,7 @@ generator files, ``torch.save(generator.state_dict(), "./cgan_generator %d.pth" 
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 
 import torch
@@ -36,6 +42,30 @@ def _number(x):
 def checkpoint_path(folder, epoch):
     """``folder/cgan_generator_epoch020.pth``: zero-padded so that sorting by name sorts by epoch."""
     return Path(folder) / f"cgan_generator_epoch{int(epoch):03d}.pth"
+
+
+def new_run_folder(root="checkpoints", label=None):
+    """A new, empty folder for one run's checkpoints: ``root/<date>_<time>[_label]``, created now.
+
+    Two runs started in the same second get ``..._2``, ``..._3``: a folder is never shared.
+    """
+    if label is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", str(label)):
+        raise ValueError(f"a run label is letters, digits, '_', '.' and '-', got {label!r}")
+    base = Path(root) / (time.strftime("%Y-%m-%d_%H%M%S") + (f"_{label}" if label else ""))
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 1000):
+        folder = base if number == 1 else base.with_name(f"{base.name}_{number}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder next to {base}: 999 of them exist")
+
+
+def run_checkpoints(folder):
+    """The checkpoint files of one run folder, in epoch order (empty when there are none)."""
+    return sorted(Path(folder).glob("cgan_generator_epoch*.pth"))
 
 
 def save_checkpoint(path, generator, discriminator=None, optimizer_G=None, optimizer_D=None,

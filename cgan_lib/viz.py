@@ -1,4 +1,4 @@
-"""Pictures of a conditional generator: class grids, side-by-side comparisons, loss curves.
+"""Pictures of a conditional generator: class grids, side-by-side comparisons, loss curves, evaluations.
 
 Every ``plot_*`` function returns a matplotlib Figure and, with ``path=...``,
 also saves it (PNG by the file's extension, parent folders created).
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint
-from .data import CLASS_NAMES, N_CLASSES
-from .device import evaluating, module_device
+from .data import CLASS_NAMES
+from .sampling import fixed_samples
 
 TILE_INCHES = 0.5  # size of one 28x28 image in the figure
 PAD = 2  # pixels of white between images
@@ -93,21 +93,11 @@ def plot_grid_comparison(images_a, images_b, n_per_class, titles=("A", "B"), pat
 def sample_class_grid(generator, latent_dim, n_per_class=10, seed=0, device=None):
     """`n_per_class` images of every class from fixed noise, class-major, on the CPU.
 
-    The noise comes from its own seeded torch.Generator, so the same seed gives
-    the same noise on any device and the global random state is not touched.
-    The generator runs in eval() mode; each module's train/eval mode is restored after.
+    ``cgan_lib.sampling.fixed_samples`` without the labels: the same seed gives the same
+    noise on any device (the same images the evaluation of that seed sees), the global
+    random state is not touched, and the generator runs in eval() mode (modes restored after).
     """
-    device = module_device(generator) if device is None else torch.device(device)
-    rng = torch.Generator().manual_seed(seed)
-    noise = torch.randn(N_CLASSES * n_per_class, latent_dim, generator=rng).to(device)
-    labels = torch.arange(N_CLASSES, device=device).repeat_interleave(n_per_class)
-
-    with evaluating(generator):
-        images = generator(noise, labels)
-    expected = (len(labels), 1, 28, 28)
-    if tuple(images.shape) != expected:
-        raise ValueError(f"the generator returned images of shape {tuple(images.shape)}, expected {expected}")
-    return images.cpu()
+    return fixed_samples(generator, latent_dim, n_per_class, seed, device=device)[0]
 
 
 def plot_generator_grid(generator, latent_dim, n_per_class=10, seed=0, title=None, path=None):
@@ -174,4 +164,35 @@ def plot_losses(history, smooth=100, title=None, path=None):
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title)
+    return _finish(fig, path)
+
+
+def plot_report(report, path=None):
+    """An EvaluationReport (cgan_lib.evaluate) as a figure: per-class accuracy and diversity ratio.
+
+    Left: the share of each class's images the classifier recognises, with the classifier's
+    accuracy on real test images (black marks) and chance (dashed). Right: the diversity
+    ratio, with real data's 1.0 and the collapse threshold. Collapsed classes are red.
+    """
+    x = np.arange(len(report.class_names))
+    colors = ["tab:red" if flag else "tab:blue" for flag in report.collapsed]
+    chance = 1 / len(report.class_names)
+    fig, (ax_acc, ax_div) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    ax_acc.bar(x, report.per_class_accuracy, color=colors, label="generated")
+    if report.real_accuracy:
+        ax_acc.scatter(x, report.real_accuracy, marker="_", s=400, color="black", zorder=3, label="real test images")
+    ax_acc.axhline(chance, color="gray", linestyle="--", label=f"chance ({chance:.0%})")
+    ax_acc.set(ylim=(0, 1.3), ylabel="share recognised as the requested class",
+               title=f"Conditional accuracy {report.accuracy:.0%}  |  Fréchet distance {report.fd:.1f} "
+                     f"(real images: {report.fd_floor:.2f})")
+    ax_acc.legend(loc="upper center", ncol=3, fontsize=8)
+    ax_div.bar(x, report.diversity_ratio, color=colors)
+    ax_div.axhline(1.0, color="black", linewidth=0.8, label="real images (1.0)")
+    ax_div.axhline(report.collapse_threshold, color="tab:red", linestyle="--",
+                   label=f"collapsed below {report.collapse_threshold}")
+    ax_div.set(ylim=(0, max(1.3, max(report.diversity_ratio, default=0) * 1.15)),
+               ylabel="diversity (generated / real)", title="Diversity per class (red: collapsed)")
+    ax_div.legend(loc="upper center", ncol=2, fontsize=8)
+    for ax in (ax_acc, ax_div):
+        ax.set_xticks(x, report.class_names, rotation=45, ha="right")
     return _finish(fig, path)

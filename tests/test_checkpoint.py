@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from cgan_lib.checkpoint import FORMAT, CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
+from cgan_lib.checkpoint import (FORMAT, CheckpointError, checkpoint_path, load_checkpoint, new_run_folder,
+                                 run_checkpoints, save_checkpoint)
 
 LATENT = 8
 
@@ -233,3 +234,26 @@ def test_checkpoint_path_sorts_by_epoch(tmp_path):
     assert checkpoint_path(tmp_path, 20) == tmp_path / "cgan_generator_epoch020.pth"
     paths = [checkpoint_path(tmp_path, e) for e in (100, 5, 20, 200)]
     assert sorted(paths) == [checkpoint_path(tmp_path, e) for e in (5, 20, 100, 200)]
+
+
+def test_every_run_gets_a_new_folder_of_its_own(tmp_path):
+    first = new_run_folder(tmp_path / "checkpoints", "quick")
+    second = new_run_folder(tmp_path / "checkpoints", "quick")  # the same second, most likely
+    assert first.is_dir() and second.is_dir() and first != second
+    assert first.parent == second.parent == tmp_path / "checkpoints"
+    assert first.name.endswith("_quick") and list(first.iterdir()) == []
+    assert new_run_folder(tmp_path / "checkpoints").name[:4].isdigit()  # a date, without a label
+    with pytest.raises(ValueError, match="run label"):
+        new_run_folder(tmp_path, "../elsewhere")
+
+
+def test_run_checkpoints_are_this_runs_only_in_epoch_order(tmp_path):
+    G = TinyG()
+    earlier, current = new_run_folder(tmp_path, "a"), new_run_folder(tmp_path, "b")
+    for epoch in (1, 2, 3):
+        save_checkpoint(checkpoint_path(earlier, epoch), G, epoch=epoch)
+    for epoch in (10, 5, 20):
+        save_checkpoint(checkpoint_path(current, epoch), G, epoch=epoch)
+    (current / "notes.txt").write_text("not a checkpoint")
+    assert [load_checkpoint(p)["epoch"] for p in run_checkpoints(current)] == [5, 10, 20]
+    assert run_checkpoints(tmp_path / "empty") == []

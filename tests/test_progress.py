@@ -1,10 +1,10 @@
-"""cgan_lib.progress: the seeds' lines in plain mode, a bar on stdout otherwise."""
+"""cgan_lib.progress: the seeds' lines in plain mode, a bar on stdout in a terminal, a saved output in Jupyter."""
 import io
 
 import pytest
 import torch
 
-from cgan_lib.progress import TrainingProgress, format_seed_line
+from cgan_lib.progress import TrainingProgress, default_mode, format_duration, format_seed_line, status_bundle
 
 
 def run(progress, n_epochs, n_batches, losses=lambda epoch, i: (0.5 + i, 0.25 + epoch)):
@@ -100,3 +100,93 @@ def test_last_step_is_shown_even_without_close(capsys):
     final = capsys.readouterr().out.replace("\r", "\n").strip().splitlines()[-1]
     assert final.startswith("epoch 2/2") and "100/100" in final
     progress.close()
+
+
+# --- Notebook mode: an ordinary output updated in place, saved with the notebook ---------------
+
+class FakeHandle:
+    def __init__(self, shown):
+        self.shown = shown
+
+    def update(self, bundle, raw=False):
+        assert raw
+        self.shown.append(bundle)
+
+
+@pytest.fixture
+def notebook_display(monkeypatch):
+    """What TrainingProgress shows in notebook mode: every bundle, first display then updates."""
+    import IPython.display
+
+    shown = []
+
+    def display(bundle, raw=False, display_id=None):
+        assert raw and display_id is True
+        shown.append(bundle)
+        return FakeHandle(shown)
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    return shown
+
+
+def test_notebook_mode_updates_one_output_and_ends_with_the_summary(notebook_display, capsys):
+    run(TrainingProgress(2, 3, mode="notebook", mininterval=60), 2, 3)
+    assert capsys.readouterr() == ("", "")  # nothing printed: one display, updated
+    first, last = notebook_display[0], notebook_display[-1]
+    assert set(first) == set(last) == {"text/plain", "text/html"}
+    assert len(notebook_display) <= 4  # throttled: start, first step, last step, close
+    assert "done: 2 epochs, 6 batches in 0:00" in last["text/plain"] and "100%" in last["text/plain"]
+    assert "D loss 2.500, G loss 1.250" in last["text/plain"]
+    assert '<progress value="6" max="6"' in last["text/html"] and "done: 2 epochs" in last["text/html"]
+
+
+def test_notebook_mode_says_where_an_interrupted_run_stopped(notebook_display):
+    with pytest.raises(KeyboardInterrupt):
+        with TrainingProgress(2, 10, mode="notebook", mininterval=60) as progress:
+            for i in range(7):
+                progress.step(0, i, 0.1, 0.2)
+            raise KeyboardInterrupt
+    text = notebook_display[-1]["text/plain"]
+    assert "stopped in epoch 1/2 after batch 7/10" in text and "35%" in text
+
+
+def test_status_line_while_running_estimates_the_time_left():
+    bundle = status_bundle(done=25, total=100, epoch=0, n_epochs=4, batch=24, n_batches=25, d_loss=0.5,
+                           g_loss=torch.tensor(0.25), elapsed=30)
+    assert bundle["text/plain"] == ("█" * 8 + "░" * 22 + "  25%  epoch 1/4, batch 25/25, 0:30 so far, "
+                                    "about 1:30 left | D loss 0.500, G loss 0.250")
+    assert "&" not in bundle["text/plain"] and "<" not in bundle["text/plain"]
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (0, 42.4, 725, 3723)] == ["0:00", "0:42", "12:05", "1:02:03"]
+
+
+def test_default_mode_outside_jupyter_is_the_bar(monkeypatch):
+    monkeypatch.delenv("CGAN_PLAIN_PROGRESS", raising=False)
+    assert default_mode() == "bar"
+    with pytest.raises(ValueError, match="mode must be one of"):
+        TrainingProgress(1, 1, mode="widget")
+
+
+def test_a_real_notebook_keeps_a_readable_record_of_the_run(tmp_path, monkeypatch):
+    """Run in a Jupyter kernel, the progress is a saved text/HTML output, not a widget that needs its state."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from cgan_lib.progress import TrainingProgress\n"
+        "with TrainingProgress(3, 4, mininterval=0) as progress:\n"
+        "    for epoch in range(3):\n"
+        "        for i in range(4):\n"
+        "            progress.step(epoch, i, 0.25, 0.5)\n")]
+    monkeypatch.delenv("CGAN_PLAIN_PROGRESS", raising=False)  # the kernel inherits the environment
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs  # as a reopened notebook has them
+    assert [o.output_type for o in outputs] == ["display_data"]
+    data = outputs[0].data
+    assert "application/vnd.jupyter.widget-view+json" not in data
+    assert "done: 3 epochs, 12 batches" in data["text/plain"] and "done: 3 epochs" in data["text/html"]

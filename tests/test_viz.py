@@ -123,7 +123,7 @@ def test_sample_checks_generator_output_shape():
         def forward(self, noise, labels):
             return self.fc(noise)
 
-    with pytest.raises(ValueError, match=r"shape \(10, 784\), expected \(10, 1, 28, 28\)"):
+    with pytest.raises(ValueError, match=r"shape \(10, 784\) for a batch of 10, expected \(10, 1, 28, 28\)"):
         sample_class_grid(Flat(), LATENT, n_per_class=1)
 
 
