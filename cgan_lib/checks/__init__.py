@@ -16,6 +16,7 @@ from cgan_lib.checks.core import Remote, TestFailed, fail, ok, probe
 from cgan_lib.checks.latent import check_latent_points
 from cgan_lib.checks.networks import check_discriminator, check_generator
 from cgan_lib.checks.train_step import check_train_step
+from cgan_lib.checks import netviz_probe as _netviz_probe  # noqa: F401  (registers the netviz_run probe op)
 
 __all__ = ["TestFailed", "Remote", "probe", "fail", "ok", "check_generator", "check_discriminator",
            "check_train_step", "check_latent_points"]
