@@ -228,6 +228,7 @@ def test_regrading_the_same_zip_changes_nothing(tmp_path, real_data_dir, sandbox
             source = next((folder / case[student]).rglob("*.ipynb"))
             z.write(source, f"{student}_LATE_{1000 + n}_{2000 + n}_cgan.ipynb" if n == 1 else
                     f"{student}_{1000 + n}_{2000 + n}_cgan.ipynb")
+        z.writestr("../escape_9_9_cgan.ipynb", "{}")  # refused; the class is graded all the same
     assert written
     options = [] if sandboxed else ["--no-sandbox"]
     runs = []
@@ -242,6 +243,8 @@ def test_regrading_the_same_zip_changes_nothing(tmp_path, real_data_dir, sandbox
         assert len(gradebook.students) == 3 and len(gradebook.find_assignment("cgan").submissions) == 3
     report = cli("report", "cgan", "--workspace", str(tmp_path / "ws"))
     assert report.returncode == 1 and read_csv(tmp_path / "ws" / "grades-cgan.csv") == runs[0]
+    refused = [row for row in read_csv(tmp_path / "ws" / "problems-cgan.csv") if row["student"] == "(class)"]
+    assert [row["problem"] for row in refused] == ["unsafe zip entry"] and "../escape" in refused[0]["detail"]
 
 
 def test_asking_for_an_unavailable_sandbox_is_a_clear_error(tmp_path):

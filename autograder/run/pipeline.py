@@ -164,7 +164,7 @@ class _Recorder:
         """Record a student's outcome: 0 and a page of explanation when nothing could be graded."""
         workspace, name = self.run.workspace, self.run.assignment
         entry.problems = list(dict.fromkeys(tuple(p) for p in entry.problems))
-        if not entry.graded:
+        if not entry.graded and entry.student != CLASS:  # CLASS: no student, only problem lines
             gradebook.record_not_graded(db_url(self.main), name.name, entry.student)
             feedback.not_graded_page(workspace / "feedback" / entry.student / name.name / f"{name.notebook}.html",
                                      entry.student, name.name, entry.problems, self.max_score)
