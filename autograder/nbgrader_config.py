@@ -35,3 +35,8 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # Students never see output the instructor's run left behind.
 c.ClearOutput.enabled = True
+
+# Plain `nbgrader autograde` (formgrader, or nbgrader run by hand) executes the test cells in the
+# notebook's kernel; its default of 30 s per cell is less than the hidden training run takes on a
+# busy 2-core machine. `python -m autograder grade` sets its own limits (autograder/assignments/*.toml).
+c.Execute.timeout = 120

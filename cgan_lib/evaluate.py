@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .classifier import classifier_accuracy, classifier_predictions, device_key, load_classifier, sha256_of
+from .classifier import classifier_predictions, device_key, load_classifier
 from .data import CLASS_NAMES, N_CLASSES
 from .device import module_device
 from .metrics import accuracy_margin, feature_statistics, frechet_distance, mean_pairwise_distance
@@ -54,9 +54,7 @@ from .sampling import fixed_samples
 # ever shows two or three distinct items is around the line.
 COLLAPSE_THRESHOLD = 0.5
 CHANCE = 1.0 / N_CLASSES
-# Importers written before the split (cgan_lib.netviz*, scripts/train_netviz_generator.py) take these from here;
-# they live in cgan_lib.classifier, where new code should import them from.
-__all__ = ["EvaluationReport", "evaluate_generator", "classifier_accuracy", "load_classifier", "sha256_of"]
+__all__ = ["EvaluationReport", "evaluate_generator"]
 MIN_N_PER_CLASS = 10  # below this the per-class numbers say nothing
 
 

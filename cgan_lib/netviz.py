@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import load_tensors, subset_per_class
-from .evaluate import load_classifier
+from .classifier import load_classifier
 
 IMAGE_RANGE = (-1.0, 1.0)   # pixel values of the lab's images: black background -1, white 1
 BLUR_TRUNCATE = 4.0         # the blur kernel reaches this many sigmas (as scipy.ndimage.gaussian_filter)

@@ -28,7 +28,8 @@ import torch
 import torch.nn as nn
 
 from .data import IMG_SIZE, N_CLASSES
-from .evaluate import classifier_accuracy, load_classifier, sha256_of
+from .checkpoint import run_checkpoints
+from .classifier import classifier_accuracy, load_classifier, sha256_of
 
 LATENT_DIM = 100
 BUNDLED_PATH = Path(__file__).resolve().parent / "weights" / "netviz_generator.pt"
@@ -125,12 +126,20 @@ def _weights(data):
 
 
 def find_checkpoint(folders=None):
-    """The newest CGAN checkpoint (*.pth, by name: cgan_generator_epoch200.pth sorts last), or None."""
+    """The CGAN lab's last checkpoint, or None.
+
+    In each folder, in order: the newest run folder (``<date>_<time>_<schedule>/``, as the CGAN
+    notebook writes them; names sort by time) that holds checkpoints, and its last epoch; else
+    checkpoints saved directly in the folder (*.pth, by name: cgan_generator_epoch200.pth sorts last).
+    """
     if folders is None:
         folders = [os.environ["CGAN_CHECKPOINT_DIR"]] if os.environ.get("CGAN_CHECKPOINT_DIR") else []
         folders += list(CHECKPOINT_DIRS)
-    for folder in folders:
-        found = sorted(Path(folder).glob("*.pth"))
+    for folder in map(Path, folders):
+        runs = [run for run in sorted(folder.glob("*/")) if run_checkpoints(run)]
+        if runs:
+            return run_checkpoints(runs[-1])[-1]
+        found = sorted(folder.glob("*.pth"))
         if found:
             return found[-1]
     return None

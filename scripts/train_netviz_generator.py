@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cgan_lib import netviz_generator  # noqa: E402
 from cgan_lib.checkpoint import save_checkpoint  # noqa: E402
 from cgan_lib.data import InMemoryLoader, N_CLASSES, load_tensors  # noqa: E402
-from cgan_lib.evaluate import sha256_of  # noqa: E402
+from cgan_lib.classifier import sha256_of  # noqa: E402
 from cgan_lib.seed import seed_everything  # noqa: E402
 
 EPOCHS = 12

@@ -26,8 +26,8 @@ from autograder.testdata import netviz_class
 from autograder.testdata.netviz_variants import BUGS, CORRECT, sources
 from cgan_lib.checks import probe
 from cgan_lib.netviz import blur_image, jitter
-from cgan_lib.netviz_generator import (bundled_generator, conditional_accuracy, generator_from_state, load_generator,
-                                       rebuilds)
+from cgan_lib.netviz_generator import (bundled_generator, conditional_accuracy, find_checkpoint, generator_from_state,
+                                       load_generator, rebuilds)
 
 SPEC = Assignment.load("netviz")
 NOTEBOOK = SPEC.source
@@ -228,6 +228,23 @@ def test_a_checkpoint_of_the_lab_architecture_is_rebuilt_from_its_weights(tmp_pa
     (tmp_path / "cgan_generator_epoch003.pth").write_bytes(b"not a checkpoint")
     generator, source = load_generator(tmp_path / "cgan_generator_epoch003.pth")
     assert "could not be rebuilt" in source, source
+
+
+def test_the_newest_run_folder_of_the_cgan_lab_is_found(tmp_path):
+    """The CGAN notebook saves into checkpoints/<date>_<time>_<schedule>/: its newest run's last epoch is used."""
+    from cgan_lib.checkpoint import checkpoint_path, new_run_folder
+
+    assert find_checkpoint([tmp_path]) is None
+    (tmp_path / "cgan_generator_epoch007.pth").write_bytes(b"")  # the flat layout of earlier versions of the lab
+    assert find_checkpoint([tmp_path]) == tmp_path / "cgan_generator_epoch007.pth"
+    older = new_run_folder(tmp_path, label="quick")
+    for epoch in (1, 2, 10):
+        checkpoint_path(older, epoch).write_bytes(b"")
+    (tmp_path / "2099-01-01_000000_empty").mkdir()  # a run stopped before its first checkpoint
+    assert find_checkpoint([tmp_path]) == checkpoint_path(older, 10)
+    newer = new_run_folder(tmp_path, label="quick")  # the same second: ..._quick_2
+    checkpoint_path(newer, 1).write_bytes(b"")
+    assert find_checkpoint([tmp_path / "missing", tmp_path]) == checkpoint_path(newer, 1)
 
 
 @pytest.mark.parametrize("variant", ["solution", "correct: seed 1's architecture, its two shape bugs fixed",
