@@ -5,6 +5,7 @@ student's processes (autograder/scoring/verdict.py), so what the scan finds is a
 problems.csv for the instructor to read, with the code it matched.
 """
 import ast
+import contextlib
 import functools
 
 import nbformat
@@ -151,12 +152,21 @@ def defined_names(source):
 
 @functools.lru_cache
 def names_tests_use(solution_path):
-    """Names that one locked cell of the solution defines and another uses: the tests' tools."""
-    locked = [c.source for c in nbformat.read(solution_path, as_version=4).cells
-              if c.cell_type == "code" and is_locked(c.metadata.get("nbgrader", {}))]
+    """Names that one locked cell of the solution defines and another uses: the tests' tools.
+
+    A name that an editable cell of the solution sets too (e.g. SCHEDULE, the student's choice of
+    schedule) is the student's to set, not a tool of the tests.
+    """
+    cells = [c for c in nbformat.read(solution_path, as_version=4).cells if c.cell_type == "code"]
+    locked = [c.source for c in cells if is_locked(c.metadata.get("nbgrader", {}))]
+    editable = set()
+    for cell in cells:
+        if not is_locked(cell.metadata.get("nbgrader", {})):
+            with contextlib.suppress(SyntaxError):  # IPython syntax: it sets nothing the tests use
+                editable |= defined_names(cell.source)
     used = [{n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)} for source in locked]
     return frozenset(name for i, source in enumerate(locked) for name in defined_names(source)
-                     if any(name in names for j, names in enumerate(used) if j != i))
+                     if name not in editable and any(name in names for j, names in enumerate(used) if j != i))
 
 
 def scan(notebook, release, protected):

@@ -75,6 +75,8 @@ READ_HISTORY = '''import binascii
 ip = get_ipython()
 cells = list(In) + [src for _, _, src in ip.history_manager.get_range(raw=True)]
 for source in cells:
+    if "binascii" in source:
+        continue  # this cell itself
     if "HIDDEN" in source or "hidden_" in source or "def hidden" in source:
         print("HISTORY:", binascii.hexlify(source.encode()).decode())
 print("history read:", len(cells), "cells")'''

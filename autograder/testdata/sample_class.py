@@ -8,6 +8,7 @@ test cells that must score 0 and the problems.csv kinds the grader must report;
 tests/test_pipeline.py grades the class through the CLI and checks all of it.
 """
 import copy
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,13 +148,13 @@ def _always_equal():
 
 
 def _partial_credit():
+    """The untouched release with `sys.displayhook(points)` at the top of three answers, indented as the stub is."""
     notebook = nbformat.read(RELEASE, as_version=4)
-    cell = notebook.cells[cell_index(notebook, "generate_latent_points")]
-    cell.source = cell.source.replace("### START CODE HERE", "### START CODE HERE\nimport sys\nsys.displayhook(2.0)", 1)
-    for name in ("generator", "discriminator"):
+    for name, points in (("generate_latent_points", 2.0), ("generator", 3.0), ("discriminator", 3.0)):
         cell = notebook.cells[cell_index(notebook, name)]
-        cell.source = cell.source.replace("### START CODE HERE", "### START CODE HERE\n        import sys\n"
-                                          "        sys.displayhook(3.0)", 1)
+        indent = re.search(r"^([ \t]*)### START CODE HERE", cell.source, re.M).group(1)
+        cell.source = cell.source.replace("### START CODE HERE", f"### START CODE HERE\n{indent}import sys\n"
+                                          f"{indent}sys.displayhook({points})", 1)
     return notebook
 
 
@@ -178,6 +179,8 @@ WRITE_ATTACK = """import pathlib, cgan_lib
 here = pathlib.Path.cwd()
 repo = pathlib.Path(cgan_lib.__file__).resolve().parent.parent
 targets = [folder / name for folder in here.parents for name in ("gradebook.db", "grades.csv", "problems.csv")]
+targets = [target for target in targets if target.exists()]  # the grader's files, if it can see any (a new
+# file in the sandbox's private /tmp harms nobody)
 targets += [repo / "solutions" / "cgan" / "cgan.ipynb", repo / "cgan_lib" / "__init__.py", here.parent / "planted.txt",
             pathlib.Path("/root/planted.txt"), pathlib.Path("/usr/planted.txt")]
 for target in targets:
@@ -337,7 +340,7 @@ CASES = [
     Case("segfault", with_cell("import ctypes\nctypes.string_at(0)", "discriminator"),
          problems={"kernel died", "possible tampering"}),
     Case("output_flood", with_cell("for i in range(3_000_000):\n    print(i, 'spam')", "generator"),
-         problems={"output flood", "output cut"}),
+         problems={"output flood"}, also={"output cut"}),
     Case("display_flood", with_cell("from IPython.display import HTML, display\nfor _ in range(10):\n"
                                     "    display(HTML('<b>x</b>' * 1_250_000))", "generator"),
          problems={"output cut"}, why="10 x 10 MB of display data: cut, and the feedback page stays small"),
@@ -368,9 +371,10 @@ CASES = [
          why="appends to the gradebook, grades.csv, the solutions and cgan_lib"),
     Case("attack_network", with_cell(NETWORK_ATTACK, "generator"), sandbox_only=True,
          why="connects to the grader's machine and the internet"),
-    Case("attack_fork_bomb", with_cell(FORK_BOMB, "generator"), problems={"process cap"}, sandbox_only=True,
-         also={"too slow", "kernel died", "cell timeout", "cgroup kill", "grading failed"},
-         why="the process cap stops it; the tests ran before it, outside the notebook"),
+    Case("attack_fork_bomb", with_cell(FORK_BOMB, "generator"), sandbox_only=True,
+         also={"process cap", "too slow", "kernel died", "cell timeout", "cgroup kill", "grading failed"},
+         why="the caps on processes stop it (the uid's RLIMIT_NPROC, then the cgroup's pids.max: which one it meets "
+             "first, and how the cell ends, depends on timing); the tests ran outside the notebook"),
     Case("attack_raise_limits", with_cell(LIMITS_ATTACK, "generator"), problems={"out of memory"}, sandbox_only=True,
          why="lifts its own limits, then allocates 16 GB"),
     Case("attack_sleep_forever", with_cell(SLEEP_FOREVER, "generator"), problems={"too slow"},
@@ -379,8 +383,9 @@ CASES = [
          why="writes 2 GiB and 200,000 files into its scratch: a bounded tmpfs says no"),
     Case("attack_memfd", with_cell(MEMFD, "generator"), problems={"cgroup kill"}, sandbox_only=True,
          also={"kernel died"}, why="memfd memory past RLIMIT_AS: the cgroup's memory cap counts it"),
-    Case("attack_stderr_flood", with_cell(STDERR_FLOOD, "generator"), sandbox_only=True,
-         why="100 MB to the kernel's inherited stderr: bounded pipes, never the grader's log"),
+    Case("attack_stderr_flood", with_cell(STDERR_FLOOD, "generator"), problems={"output flood", "output cut"},
+         sandbox_only=True, why="100 MB to the kernel's inherited stderr: bounded pipes, never the grader's log; "
+                                "the kernel forwards it to the cell, where the output limits cut it"),
 ]
 
 
