@@ -119,7 +119,8 @@ def test_a_class_graded_on_a_scheduler_gets_the_grades_of_a_local_cluster(small_
     address, _, _ = cluster
     remote = grade(folder, tmp_path / "remote", "--scheduler", address)
     local = grade(folder, tmp_path / "local", "--workers", "2")
-    assert remote.returncode == local.returncode == 1, remote.stderr[-2000:] + local.stderr[-2000:]
+    # 0: graded, and none of the three needs attention (a 0 for an untouched notebook is a grade, not a problem)
+    assert remote.returncode == local.returncode == 0, remote.stderr[-2000:] + local.stderr[-2000:]
     assert scores(tmp_path / "remote") == scores(tmp_path / "local")
     assert scores(tmp_path / "remote") == {"correct_solution": "28.0", "bug_no_zero_grad": "15.0",
                                            "untouched_release": "0.0"}
@@ -140,7 +141,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_grades_nothing_twice(small_cl
         time.sleep(0.5)
     assert victim is not None, "no worker started grading within 2 minutes"
     os.killpg(victim.pid, signal.SIGKILL)  # the dask worker, its nanny's process and the grading under it
-    assert client.wait(timeout=900) == 1, (tmp_path / "client.log").read_text()[-3000:]
+    assert client.wait(timeout=900) == 0, (tmp_path / "client.log").read_text()[-3000:]
     assert journal_keys(tmp_path / "ws") == Counter({student: 1 for student in STUDENTS})
     assert scores(tmp_path / "ws")["correct_solution"] == "28.0"
     whole(tmp_path / "ws")
@@ -161,7 +162,7 @@ def test_a_client_killed_mid_run_resumes_without_grading_anything_twice(small_cl
     finally:
         started.stop()
     again = grade(folder, tmp_path / "ws", "--workers", "1")
-    assert again.returncode == 1, again.stderr[-3000:]
+    assert again.returncode == 0, again.stderr[-3000:]
     keys = journal_keys(tmp_path / "ws")
     assert set(keys) == set(STUDENTS) and all(count == 1 for count in keys.values()), keys
     whole(tmp_path / "ws")
