@@ -16,7 +16,7 @@ import nbformat
 
 from autograder.config import REPO
 from autograder.testdata.netviz_variants import BUGS, CORRECT, apply
-from autograder.testdata.sample_class import Case
+from autograder.testdata.sample_class import Case, grade_id, solved_notebook
 
 RELEASE = REPO / "assignments" / "netviz" / "netviz.ipynb"
 SOLUTION = REPO / "solutions" / "netviz" / "netviz.ipynb"
@@ -27,24 +27,9 @@ VISUALIZATION = {"test_class_visualization", "test_class_visualization_hidden"}
 INTERPOLATION = {"test_interpolation", "test_interpolation_hidden"}
 
 
-def grade_id(cell):
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
 def solved(edits=None):
-    """The released notebook as a student who solved everything hands it in, `edits` applied to their cells."""
-    solution = {grade_id(c): c.source for c in nbformat.read(SOLUTION, as_version=4).cells if grade_id(c)}
-    notebook = nbformat.read(RELEASE, as_version=4)
-    for cell in notebook.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            source = apply(solution[meta["grade_id"]], (edits or {}).get(meta["grade_id"], []))
-            if cell.cell_type == "code":
-                cell.source = source.replace("### BEGIN SOLUTION", "### START CODE HERE").replace(
-                    "### END SOLUTION", "### END CODE HERE")
-            else:
-                cell.source = source.replace("### BEGIN SOLUTION\n", "").replace("\n### END SOLUTION", "")
-    return notebook
+    """The released netviz notebook as a student who solved everything hands it in, `edits` applied to their cells."""
+    return solved_notebook(SOLUTION, RELEASE, edits, apply)
 
 
 def student_cells(notebook):

@@ -46,20 +46,27 @@ def grade_id(cell):
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
 
-def solved(edits=None):
-    """The released notebook as a student who solved everything hands it in, `edits` applied to their cells."""
-    solution = {grade_id(c): c.source for c in nbformat.read(SOLUTION, as_version=4).cells if grade_id(c)}
-    notebook = nbformat.read(RELEASE, as_version=4)
+def solved_notebook(solution_path, release_path, edits=None, apply_edits=apply):
+    """The release at `release_path` as a student who solved everything hands it in: each answer cell holds the
+    solution's source with `edits` applied (by `apply_edits`, to the source with its BEGIN/END SOLUTION markers),
+    the markers turned into the release's START/END CODE HERE (code) or dropped (written answers)."""
+    solution = {grade_id(c): c.source for c in nbformat.read(solution_path, as_version=4).cells if grade_id(c)}
+    notebook = nbformat.read(release_path, as_version=4)
     for cell in notebook.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
-            source = solution[meta["grade_id"]]
+            source = apply_edits(solution[meta["grade_id"]], (edits or {}).get(meta["grade_id"], []))
             if cell.cell_type == "code":
                 source = source.replace("### BEGIN SOLUTION", "### START CODE HERE").replace("### END SOLUTION", "### END CODE HERE")
             else:
                 source = source.replace("### BEGIN SOLUTION\n", "").replace("\n### END SOLUTION", "")
-            cell.source = apply(source, (edits or {}).get(meta["grade_id"], []))
+            cell.source = source
     return notebook
+
+
+def solved(edits=None):
+    """The released cgan notebook as a student who solved everything hands it in, `edits` applied to their cells."""
+    return solved_notebook(SOLUTION, RELEASE, edits)
 
 
 def cell_index(notebook, wanted):
