@@ -127,7 +127,9 @@ def load_classifier(device=None, path=None, sha256=CLASSIFIER_SHA256):
            f"`git checkout -- cgan_lib/weights/{WEIGHTS_PATH.name}` in the repository), or re-create it "
            f"with `{TRAIN_COMMAND}` (about 4 minutes on a CPU).")
     check_file(path, sha256, "reference classifier's weights file", ClassifierWeightsError, fix)
-    model = FashionClassifier()
+    with torch.device("meta"):  # no initial weights drawn (from the global RNG) only to be overwritten
+        model = FashionClassifier()
+    model.to_empty(device="cpu")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):

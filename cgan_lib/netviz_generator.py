@@ -92,8 +92,10 @@ def generator_from_state(state, label_first=False, eps=1e-5):
     embedding = state.get("label_embedding.weight")
     if embedding is None or embedding.dim() != 2:
         raise ValueError("no label_embedding.weight: not the CGAN lab's generator")
-    generator = MLPGenerator(_layers_from_state(state, eps), n_classes=embedding.shape[0],
-                             label_dim=embedding.shape[1], label_first=label_first)
+    with torch.device("meta"):  # no initial weights drawn (from the global RNG) only to be overwritten
+        generator = MLPGenerator(_layers_from_state(state, eps), n_classes=embedding.shape[0],
+                                 label_dim=embedding.shape[1], label_first=label_first)
+    generator.to_empty(device="cpu")
     generator.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
     return generator.eval().requires_grad_(False)
 

@@ -17,6 +17,7 @@ import torch
 
 from .data import IMG_SIZE, N_CLASSES
 from .device import evaluating, module_device
+from .seed import seeded_global_rng
 
 BATCH_SIZE = 500  # images per generator call: bounds the memory of a large evaluation
 
@@ -48,8 +49,7 @@ def fixed_samples(generator, latent_dim, n_per_class=10, seed=0, device=None, ba
     cuda_devices = [run_on.index if run_on.index is not None else torch.cuda.current_device()] \
         if run_on.type == "cuda" else []
     images = []
-    with torch.random.fork_rng(devices=cuda_devices), evaluating(generator):
-        torch.manual_seed(int(seed))  # the generator's own draws, if any; fork_rng restores the global state
+    with seeded_global_rng(seed, cuda_devices), evaluating(generator):  # the generator's own draws, if any
         for start in range(0, len(labels), batch_size):
             z, y = noise[start:start + batch_size].to(run_on), labels[start:start + batch_size].to(run_on)
             out = generator(z, y)

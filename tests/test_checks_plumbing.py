@@ -4,13 +4,14 @@ import ast
 import json
 import math
 import struct
+import threading
 
 import pytest
 import torch
 
 from cgan_lib.checks import wire
 from cgan_lib.checks.definitions import own_names, split, transform
-from cgan_lib.checks.reference import AdamReplica
+from cgan_lib.checks.reference import AdamReplica, ReferenceDiscriminator, ReferenceGenerator, reference_models
 
 
 # --------------------------------------------------------------------------- wire
@@ -138,3 +139,33 @@ def test_the_adam_replica_takes_the_steps_torch_adam_takes():
     optimizer.step()
     assert torch.equal(resumed.step([grad])["w"], weight.detach())
     assert float(state["step"]) == 4.0, "the replica must not touch the optimizer's state it was given"
+
+
+# --------------------------------------------------------------------------- the reference networks
+@pytest.mark.parametrize("settings", [{"seed": 0}, {"seed": 3, "batch_norm": True},
+                                      {"seed": 7, "hidden": 64, "label_dim": 10, "latent_dim": 20}])
+def test_reference_networks_are_torchs_seeded_ones_drawn_without_the_global_generator(settings):
+    """The probe process and the grader build them from the same seed and must get the same numbers,
+    while another thread of the grader draws from torch's global generator."""
+    arguments = {"latent_dim": 100, "n_classes": 10, "label_dim": 50, "hidden": 128, "batch_norm": False, **settings}
+    torch.manual_seed(arguments["seed"])  # how torch's own constructors draw them
+    expected = (ReferenceGenerator(arguments["latent_dim"], arguments["n_classes"], arguments["label_dim"],
+                                   arguments["hidden"], arguments["batch_norm"]),
+                ReferenceDiscriminator(arguments["n_classes"], arguments["label_dim"], arguments["hidden"]))
+    stop, drawn = threading.Event(), []
+    drawer = threading.Thread(target=lambda: [drawn.append(torch.rand(1)) for _ in iter(stop.is_set, True)])
+    drawer.start()
+    try:
+        for _ in range(20):
+            built = reference_models(**arguments)
+            for made, wanted in zip(built, expected):
+                assert made.state_dict().keys() == wanted.state_dict().keys()
+                assert all(torch.equal(made.state_dict()[k], v) for k, v in wanted.state_dict().items())
+    finally:
+        stop.set()
+        drawer.join()
+    assert drawn, "the other thread drew nothing: the test tested nothing"
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
+    reference_models(**arguments)
+    assert torch.equal(torch.random.get_rng_state(), state), "reference_models drew from the global generator"

@@ -147,3 +147,16 @@ def test_bytes_written_into_every_descriptor_spoil_only_their_own_test(trusted):
     assert not passed["test_generator"] and "spoiled" in judgement.verdicts["test_generator"].message
     others = {g: p for g, p in passed.items() if not g.startswith("test_generator")}
     assert all(others.values()), {g: v.message for g, v in judgement.verdicts.items() if g in others and not v.passed}
+
+
+def test_a_process_killed_by_one_test_costs_the_test_beside_it_nothing(trusted):
+    """Two tests run at once (two lanes). The Discriminator kills the process that serves the tests while
+    the generator's test, beside it, is under way (its __init__ sleeps): that test is judged again, alone."""
+    every_process_of_the_probe = "        import os, signal\n        os.killpg(0, signal.SIGKILL)\n"
+    notebook = edited(solved(), "discriminator", "        super().__init__()\n",
+                      "        super().__init__()\n" + every_process_of_the_probe)
+    edited(notebook, "generator", "        super().__init__()\n", "        super().__init__()\n        import time\n"
+                                                                     "        time.sleep(1)\n")
+    judgement, passed = verdicts(trusted, notebook, tests=["test_discriminator", "test_generator"])
+    assert passed["test_generator"], judgement.verdicts["test_generator"].message
+    assert list(judgement.verdicts) == ["test_generator", "test_discriminator"]  # the notebook's order

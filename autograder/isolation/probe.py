@@ -4,6 +4,7 @@
     report = process.load(prelude, cells, timeout)            # the student's definitions, loaded there
     with process.session(deadline) as session:                # one forked child: one test's requests
         data = session.call("module_run", "Generator", {...})
+    twin = process.clone()                                    # a second server, loaded: sessions beside these
 
 The process is `python -m cgan_lib.checks.server` (see there), started in the grading
 sandbox (launch.py) or, with --no-sandbox, as a plain child, and talked to over a Unix
@@ -197,6 +198,7 @@ class ProbeProcess:
     def __init__(self, environment):
         self.environment = dict(environment)
         self.child = self.control = None
+        self.twin_of = None  # the ProbeProcess whose server forked this one's (clone())
 
     def start(self):
         self.control, theirs = socket.socketpair()
@@ -235,6 +237,21 @@ class ProbeProcess:
             self.kill()
             raise
 
+    def clone(self):
+        """A twin of this loaded process: its server forks one that answers sessions over a socket of its own.
+        Both live in the same sandbox; closing the twin leaves this process running, killing either kills both."""
+        ours, theirs = socket.socketpair()
+        try:
+            socket.send_fds(self.control, [b"clone"], [theirs.fileno()])
+        except OSError:
+            ours.close()
+            raise ProbeFailed("died", self.death()) from None
+        finally:
+            theirs.close()
+        twin = ProbeProcess(self.environment)
+        twin.child, twin.control, twin.twin_of = self.child, ours, self
+        return twin
+
     def session(self, deadline):
         if not self.alive:
             raise ProbeFailed("died", self.death())
@@ -271,16 +288,16 @@ class ProbeProcess:
             self.child.wait()
 
     def close(self):
+        """Stop the process: it holds nothing to save, and a clean exit of torch's interpreter takes a second."""
         if self.child is None:
             return
-        self.control.close()  # the server's recv ends: it returns
-        try:
-            self.child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        self.control.close()
+        if self.twin_of is None:  # a twin's server ends with its socket; the sandbox is the original's
             self.kill()
+            self.child.wait()  # (already ended on its own: its pipes are closed all the same)
 
     def log(self):
-        return self.child.log() if self.child is not None else ""
+        return self.child.log() if self.child is not None and self.twin_of is None else ""
 
 
 def _limit_unsandboxed(environ):

@@ -1,6 +1,7 @@
-"""The worker process that grades one student in a private course folder.
+"""The process that grades one student in a private course folder.
 
-The pipeline (autograder.run.pipeline) starts one worker process per student:
+Each submission's grading task (autograder.run.task) runs it in a process of its own, forked
+by a warm zygote (autograder.run.zygote), or from scratch:
 
     python -m autograder.run.worker <job.json>
 
@@ -19,6 +20,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from nbgrader.apps import NbGraderAPI
 
 from autograder.config import Limits
+from autograder.scoring.judging import wait_for_verdicts
 from autograder.scoring.nbgrader_setup import nbgrader_config
 
 
@@ -41,6 +43,7 @@ def run(job):
     config.KernelManager.ip = str(Path(job.root) / "runtime" / "kernel")
     api = NbGraderAPI(config=config)
     graded = api.autograde(job.assignment, job.student, force=True, create=True)
+    wait_for_verdicts()  # when the notebook's run failed, nbgrader did not wait for them
     result = {"autograded": graded["success"], "log": graded.get("log", "") + graded.get("error", "")}
     judgement = Path(job.root) / "judgement.json"
     if judgement.exists():
@@ -53,8 +56,13 @@ def run(job):
     return result
 
 
-if __name__ == "__main__":  # python -m autograder.run.worker job.json  ->  result.json beside it
-    job_file = Path(sys.argv[1])
+def main(job_file):
+    """Grade the job in `job_file`; its result in result.json beside it."""
+    job_file = Path(job_file)
     result = run(Job(**json.loads(job_file.read_text())))
     (job_file.parent / "result.json").write_text(json.dumps(result))
+
+
+if __name__ == "__main__":  # python -m autograder.run.worker job.json  ->  result.json beside it
+    main(sys.argv[1])
 

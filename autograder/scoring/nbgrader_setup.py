@@ -40,7 +40,9 @@ def nbgrader_config(root, db_url, limits=Limits()):
             JudgeTests, BoundedExecute, ShowVerdicts, ClearMetadataPreprocessor, LimitOutput,
             SaveAutoGrades, *OUTPUT_LIMIT_PREPROCESSORS, AssignLatePenalties, CheckCellMetadata]},
         "JudgeTests": {"cell_timeout": limits.cell_timeout, "report_path": str(Path(root) / "judgement.json")},
-        "Execute": {"timeout": limits.cell_timeout, "kernel_name": KERNEL_NAME},
+        # Once the last cell has answered, the kernel is killed: a graceful exit (its atexit hooks, torch's
+        # teardown) took 1.3 s per submission and runs nothing grading needs.
+        "Execute": {"timeout": limits.cell_timeout, "kernel_name": KERNEL_NAME, "shutdown_kernel": "immediate"},
         "KernelManager": {"transport": "ipc"},  # Unix sockets: the sandbox has no network, not even loopback
         "BoundedExecute": {"max_stream_chars": limits.max_output_chars},
         # hidden tests are hidden before the page is sanitised (which escapes the text they are matched in)

@@ -12,9 +12,13 @@ that ran student code.
 - A test passes when its code returns, and fails with the message of what it raised.
   A probe that dies or runs past the cell's time fails that test; the next test starts a
   fresh probe process.
+- Two tests run at a time (judge() says how); their printed lines are kept per thread.
 """
+import collections
 import contextlib
 import io
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -23,6 +27,36 @@ from cgan_lib.checks import Remote, TestFailed
 from autograder.isolation.probe import GraderError, ProbeFailed
 
 OUTPUT_KEPT = 20_000  # characters of a test's printed output kept in its verdict
+_printing_to = threading.local()  # .stream: where this thread's prints go while it runs tests
+
+
+class _PerThreadStdout:
+    """sys.stdout while tests run: a thread that runs tests prints into its own buffer, any other thread
+    (nbgrader running the notebook beside the tests) where it printed before."""
+
+    def __init__(self, before):
+        self.before = before
+
+    def write(self, text):
+        return (getattr(_printing_to, "stream", None) or self.before).write(text)
+
+    def flush(self):
+        (getattr(_printing_to, "stream", None) or self.before).flush()
+
+    def __getattr__(self, name):
+        return getattr(self.before, name)
+
+
+@contextlib.contextmanager
+def _prints_into(stream):
+    """This thread's prints go to `stream` (contextlib.redirect_stdout would take every thread's)."""
+    if not isinstance(sys.stdout, _PerThreadStdout):
+        sys.stdout = _PerThreadStdout(sys.stdout)
+    _printing_to.stream = stream
+    try:
+        yield
+    finally:
+        _printing_to.stream = None
 
 
 @dataclass
@@ -48,10 +82,11 @@ class _Probe:
     the process, `session` several that share state (a training run and its checkpoints).
     """
 
-    def __init__(self, start_probe, prelude, student_cells, judgement, load_timeout):
+    def __init__(self, start_probe, prelude, student_cells, judgement, load_timeout, process=None, report_load=True):
         self.start_probe, self.prelude, self.cells = start_probe, prelude, student_cells
         self.judgement, self.load_timeout = judgement, load_timeout
-        self.process, self.deadline, self.loads = None, None, 0
+        self.process, self.deadline = process, None
+        self.report_load = report_load  # what loading found goes to problems.csv once, not again after a restart
 
     def ensure(self):
         if self.process is not None and self.process.alive:
@@ -62,8 +97,8 @@ class _Probe:
             report = self.process.load(self.prelude, self.cells, self.load_timeout)
         except ProbeFailed as failure:  # no code of the student's runs while loading: the grader's problem
             raise GraderError(f"the probe process could not load the notebook ({failure}):\n{self.process.log()}")
-        self.loads += 1
-        if self.loads == 1:  # what loading found, once (not again after a restart)
+        if self.report_load:
+            self.report_load = False
             for label, line, code, why in report.get("refused", []):
                 self.judgement.problems.append(("not loaded for the tests", (
                     f"cell {label!r}, line {line}: `{code}` was not run for the tests: {why}. The tests load only "
@@ -91,8 +126,8 @@ class _Probe:
 
     def close(self):
         if self.process is not None:
-            self.judgement.log.append(self.process.log())
             self.process.close()
+            self.judgement.log.append(self.process.log())
             self.process = None
 
 
@@ -102,29 +137,86 @@ def judge(test_cells, prelude, student_cells, answers, start_probe, cell_timeout
     `prelude`: [(grade_id, trusted source)] run before the tests, here and in the probe;
     `student_cells`: [(label, source, graded)] from the submission; `answers`: the names
     the tests use; `start_probe()`: a new, not yet loaded ProbeProcess.
+
+    Two tests run at a time, in two lanes: once the probe process has loaded the notebook, a
+    twin of it (ProbeProcess.clone) serves the second lane. The lanes take the tests from
+    both ends of the notebook, so its last test, the end-to-end one that takes longest (the
+    training run), starts at once instead of after all the others. Each test's verdict is
+    the same as if it ran alone: every test gets a fresh child of a loaded process and a
+    fresh copy of the prelude's names, and a test during which the whole process ended
+    (which the other lane's test may have caused) is judged again, alone, on a new one.
     """
     judgement = Judgement()
     trusted = {"__name__": "__verdict__"}
-    with contextlib.redirect_stdout(io.StringIO()):
+    with _prints_into(io.StringIO()):
         for grade_id, source in prelude:
             exec(compile(source, f"<{grade_id}>", "exec"), trusted)
-    probe = _Probe(start_probe, prelude, student_cells, judgement, cell_timeout)
+    first = _Probe(start_probe, prelude, student_cells, judgement, cell_timeout)
+    lanes, results = [first], {}  # results: grade_id -> (Verdict, its problems, did the whole process end?)
     try:
-        for grade_id, source in test_cells:
-            probe.deadline = time.monotonic() + cell_timeout
-            namespace = dict(trusted)
-            namespace.update({name: Remote(name, probe) for name in answers})
-            judgement.verdicts[grade_id] = _run_test(grade_id, source, namespace, probe, judgement, cell_timeout)
+        first.ensure()
+        waiting = collections.deque(test_cells)
+        if len(test_cells) > 1:
+            try:
+                twin = first.process.clone()
+            except ProbeFailed:
+                twin = None  # the second lane starts a process of its own
+            lanes.append(_Probe(start_probe, prelude, student_cells, judgement, cell_timeout, process=twin,
+                                report_load=False))
+            second = threading.Thread(target=_lane, args=(lanes[1], waiting, "back", trusted, answers, cell_timeout,
+                                                           results), name="verdicts, second lane", daemon=True)
+            second.start()
+        _lane(first, waiting, "front", trusted, answers, cell_timeout, results)
+        if len(lanes) > 1:
+            second.join()
+        _raise_grader_error(results)
+        again = [(g, source) for g, source in test_cells if results[g][2]]
+        if again and len(lanes) > 1:
+            alone = _Probe(start_probe, prelude, student_cells, judgement, cell_timeout, report_load=False)
+            lanes.append(alone)
+            _lane(alone, collections.deque(again), "front", trusted, answers, cell_timeout, results)
+            _raise_grader_error(results)
     finally:
-        probe.close()
+        for lane in reversed(lanes):
+            lane.close()
+    for grade_id, _ in test_cells:  # in the notebook's order, whichever lane ran them
+        judgement.verdicts[grade_id], problems, _ = results[grade_id]
+        judgement.problems += problems
     return judgement
 
 
-def _run_test(grade_id, source, namespace, probe, judgement, cell_timeout):
+def _raise_grader_error(results):
+    for result in results.values():
+        if isinstance(result, GraderError):
+            raise result  # not the student's doing: no score at all, rather than a wrong one
+
+
+def _lane(probe, waiting, end, trusted, answers, cell_timeout, results):
+    """Judge tests from `end` of `waiting` until none is left (or a grader error stops both lanes)."""
+    while True:
+        try:
+            grade_id, source = waiting.popleft() if end == "front" else waiting.pop()
+        except IndexError:
+            return
+        probe.deadline = time.monotonic() + cell_timeout
+        namespace = dict(trusted)
+        namespace.update({name: Remote(name, probe) for name in answers})
+        problems = []
+        try:
+            verdict = _run_test(grade_id, source, namespace, probe, problems, cell_timeout)
+        except GraderError as error:
+            results[grade_id] = error
+            waiting.clear()
+            return
+        process_ended = not verdict.passed and probe.process is not None and not probe.process.alive
+        results[grade_id] = verdict, problems, process_ended
+
+
+def _run_test(grade_id, source, namespace, probe, problems, cell_timeout):
     printed, start = io.StringIO(), time.monotonic()
     message = ""
     try:
-        with contextlib.redirect_stdout(printed):
+        with _prints_into(printed):
             exec(compile(source, f"<{grade_id}>", "exec"), namespace)
     except AssertionError as failure:  # TestFailed, or a plain assert of a test
         message = str(failure) or "an assertion of the test failed"
@@ -132,13 +224,13 @@ def _run_test(grade_id, source, namespace, probe, judgement, cell_timeout):
         if failure.kind == "timeout":
             message = (f"The test did not finish within {cell_timeout} s: your code took too long (an endless "
                        f"loop, or a very slow step).")
-            judgement.problems.append(("test timeout", f"test {grade_id!r} ran past {cell_timeout} s: failed"))
+            problems.append(("test timeout", f"test {grade_id!r} ran past {cell_timeout} s: failed"))
         elif failure.kind == "died":
             message = f"Your code stopped the process that runs the tests: {failure}."
-            judgement.problems.append(("test process died", f"test {grade_id!r}: {failure}: failed"))
+            problems.append(("test process died", f"test {grade_id!r}: {failure}: failed"))
         else:
             message = f"Your code spoiled the test's results ({failure})."
-            judgement.problems.append(("test reply spoiled", f"test {grade_id!r}: {failure}: failed"))
+            problems.append(("test reply spoiled", f"test {grade_id!r}: {failure}: failed"))
     except GraderError:
         raise  # not the student's doing: no score at all, rather than a wrong one
     except Exception as error:  # the test could not read what the student's code returned

@@ -136,6 +136,10 @@ KILL_THE_PROBE = '''        import os
         os._exit(3)
 '''  # put into Discriminator.__init__
 
+KILL_THE_PROBE_SERVER = '''        import os, signal
+        os.kill(os.getppid(), signal.SIGKILL)
+'''  # put into Discriminator.__init__: the process that serves the tests (both lanes of them), not only this test's
+
 HANG_IN_FORWARD = '''        while True:
             pass
 '''  # put into Discriminator.forward

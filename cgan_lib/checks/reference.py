@@ -14,6 +14,8 @@ loss of the lab (nn.MSELoss against targets 1 for real and 0 for fake). Their ke
 arguments also compute the updates that known mistakes make from the same draws,
 which is how a failing check names the mistake.
 """
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -95,12 +97,32 @@ class ReferenceDiscriminator(nn.Module):
 
 
 def reference_models(latent_dim=100, n_classes=10, label_dim=50, hidden=128, seed=0, device="cpu", batch_norm=False):
-    """A fresh (generator, discriminator) pair, initialised from `seed` without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    """A fresh (generator, discriminator) pair, initialised from `seed` without touching the global RNG.
+
+    The weights are those torch's constructors draw after torch.manual_seed(seed), drawn from a
+    generator of their own: the grader judges two tests at once, and no other thread's draw
+    can land among these (the probe process builds the same networks and must get the same numbers).
+    """
+    with torch.device("meta"):  # built without drawing anything
         generator = ReferenceGenerator(latent_dim, n_classes, label_dim, hidden, batch_norm)
         discriminator = ReferenceDiscriminator(n_classes, label_dim, hidden)
-    return generator.to(device), discriminator.to(device)
+    draw = torch.Generator().manual_seed(int(seed))
+    return _initialised(generator, draw).to(device), _initialised(discriminator, draw).to(device)
+
+
+def _initialised(network, draw):
+    """`network` (on the meta device) on the CPU, its layers initialised in order as their constructors do."""
+    network.to_empty(device="cpu")
+    for layer in network.modules():
+        if isinstance(layer, nn.Linear):  # nn.Linear.reset_parameters, with `draw`
+            nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=draw)
+            bound = 1 / math.sqrt(layer.in_features)
+            nn.init.uniform_(layer.bias, -bound, bound, generator=draw)
+        elif isinstance(layer, nn.Embedding):
+            nn.init.normal_(layer.weight, generator=draw)
+        elif isinstance(layer, nn.BatchNorm1d):
+            layer.reset_parameters()  # ones and zeros: no draws
+    return network
 
 
 # --------------------------------------------------------------------------- the reference update

@@ -14,6 +14,9 @@ CONTROL_FD being the other. Over it:
        "request"} from the first pipe and writes each probe's data to the second, until
        the pipe ends; then it exits, and this process answers b"done". The grader may
        send b"kill" meanwhile (a test past its time): the child is killed.
+    3. b"clone" with one end of a new socket pair attached: this process forks a twin, with
+       the definitions already loaded, that answers step 2 over the new socket. The grader
+       runs two tests at a time that way, each twin one session after another.
 
 A fresh child per test: whatever the code under test does to its own process (patching a
 library, leaving threads behind) ends with that test, and no test can write into another's
@@ -81,8 +84,8 @@ def _session(request_fd, reply_fd, namespace):
         write_message(replies, _without_exceptions(OPS[message["op"]](target, **message["request"]), []))
 
 
-def _warm_up():
-    """Import once, before forking, what the probes' first Adam step would import in every child (2.5 s)."""
+def warm_up():
+    """Import once, before forking, what the first Adam step would import in every child (1-2.5 s)."""
     import torch
     weight = torch.zeros(2, requires_grad=True)
     optimizer = torch.optim.Adam([weight])
@@ -95,7 +98,7 @@ def serve(control):
 
     namespace = {"__name__": "__probe__"}
     control.sendall(_framed(encode(load(decode(_receive(control)), namespace))))
-    _warm_up()
+    warm_up()
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(control, 64, 2)
@@ -103,6 +106,15 @@ def serve(control):
             return
         if not data:
             return
+        if data == b"clone" and len(fds) == 1:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            if os.fork() == 0:  # the twin: the same definitions, answering on its own socket
+                control.close()
+                control = socket.socket(fileno=fds[0])
+            else:
+                os.close(fds[0])
+            continue
         if data != b"session" or len(fds) != 2:
             for fd in fds:
                 os.close(fd)
