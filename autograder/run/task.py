@@ -9,14 +9,11 @@ Fashion-MNIST), no shared filesystem: it grades in a temporary course folder of 
 in a cgroup of the submission's own, and returns the scores, the graded notebook, the
 feedback page and the problems it found, as data.
 """
-import ctypes
 import fcntl
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -29,6 +26,7 @@ from cgan_lib.data import FashionMNISTError, find_fashion_mnist, load_fashion_mn
 from autograder.config import REPO, Limits, db_url
 from autograder.isolation import cgroups, sandbox
 from autograder.reports import feedback
+from autograder.run.zygote import Zygote, ZygoteDied
 from autograder.scoring import gradebook
 from autograder.scoring.findings import after_execution
 from autograder.scoring.nbgrader_setup import install_kernelspec
@@ -37,7 +35,6 @@ from autograder.scoring.output_limits import output_cut_problems
 SLOTS = Path(tempfile.gettempdir()) / "cgan-grading-slots"  # one lock file per sandbox user id in use here
 DATA_CACHE = Path(tempfile.gettempdir()) / "cgan-grading-data"  # Fashion-MNIST decoded once per machine
 MAX_SLOTS = 4096
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -65,6 +62,7 @@ class Outcome:
     timings: dict = field(default_factory=dict)   # seconds: {"cells": {cell: s}, "tests": {test: s}}
 
 
+_zygotes = threading.local()  # .zygote: each thread's warm zygote
 _slot = {}  # this process's sandbox slot: {"lock": open file (its flock held while the process lives), "uid": int}
 
 
@@ -115,30 +113,36 @@ def _environment(root, limits, group):
     return environment
 
 
-def _die_with_this_thread():
-    """In the grading process, before exec: killed when the thread that started it ends (a Dask worker killed)."""
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def _zygote():
+    """This thread's warm zygote (autograder/run/zygote.py), started on first use or after it died."""
+    zygote = getattr(_zygotes, "zygote", None)
+    if zygote is None or not zygote.alive:
+        if zygote is not None:
+            zygote.close()
+        environment = dict(os.environ, MPLBACKEND="Agg",
+                           PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+        zygote = _zygotes.zygote = Zygote(environment, cwd=REPO)
+    return zygote
 
 
 def _run_worker(root, task, environment):
-    """`python -m autograder.run.worker` on the course folder; (its result, timed out?)."""
+    """autograder.run.worker on the course folder, in a process forked by the zygote; (its result, timed out?)."""
     job = {"root": str(root), "db_url": db_url(root / "gradebook.db"), "assignment": task.assignment,
            "student": task.student, "limits": asdict(task.limits)}
     (root / "job.json").write_text(json.dumps(job))
-    with open(root / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "autograder.run.worker", str(root / "job.json")], cwd=REPO,
-                                   env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   preexec_fn=_die_with_this_thread)
-        try:
-            process.wait(timeout=task.limits.notebook_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the worker, its kernel and anything they started
-            process.wait()
+    try:
+        zygote = _zygote()
+        zygote.fork(root / "job.json", environment, root / "worker.log", REPO)
+        status = zygote.wait(task.limits.notebook_timeout)
+        if status is None:
+            zygote.kill_child()  # the worker, its kernel and anything they started
             return {}, True
+    except ZygoteDied as death:
+        status = f"unknown ({death})"
     result = root / "result.json"
     if not result.exists():
-        tail = (root / "worker.log").read_text(errors="replace")[-2000:]
-        return {"autograded": False, "log": f"the grading process exited with status {process.returncode}:\n{tail}"}, False
+        tail = (root / "worker.log").read_text(errors="replace")[-2000:] if (root / "worker.log").exists() else ""
+        return {"autograded": False, "log": f"the grading process exited with status {status}:\n{tail}"}, False
     return json.loads(result.read_text()), False
 
 
