@@ -70,7 +70,10 @@ def _read_exactly(fd, n, deadline, on_end):
         ready, _, _ = select.select([fd], [], [], min(left, 1.0))
         if not ready:
             continue
-        chunk = os.read(fd, min(remaining, 1 << 20))
+        try:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+        except OSError:  # ECONNRESET: the other end died with bytes of ours unread
+            chunk = b""
         if not chunk:
             raise ProbeFailed("died", on_end())
         chunks.append(chunk)
@@ -164,19 +167,22 @@ class _Unsandboxed:
 
 
 class _Sandboxed:
-    """The probe process in the grading sandbox (autograder/isolation/launch.py), in the submission's cgroup."""
+    """The probe process in the grading sandbox (autograder/isolation/launch.py): as CGAN_PROBE_UID, in the cgroup
+    of CGAN_PROBE_CGROUP_PROCS (the submission's tests' own, apart from its notebook's kernel), when they are set."""
 
     def __init__(self, argv, pass_fds, environment):
         from autograder.isolation import kernel, launch, scratch
 
-        uid, folder = int(environment["CGAN_SANDBOX_UID"]), environment["CGAN_PROBE_SCRATCH"]
+        uid = int(environment.get("CGAN_PROBE_UID") or environment["CGAN_SANDBOX_UID"])
+        folder = environment["CGAN_PROBE_SCRATCH"]
         os.makedirs(folder, exist_ok=True)
         command = launch.sandboxed_command(
             argv, uid=uid, workdir=folder, scratch=folder, environ=environment,
             processes=int(environment.get("CGAN_KERNEL_PROCESSES", launch.DEFAULT_PROCESSES)),
             scratch_bytes=int(environment.get("CGAN_SCRATCH_BYTES", scratch.DEFAULT_BYTES)),
             scratch_inodes=int(environment.get("CGAN_SCRATCH_INODES", scratch.DEFAULT_INODES)),
-            rlimits=kernel.rlimits(environment), cgroup=environment.get("CGAN_CGROUP_PROCS"))
+            rlimits=kernel.rlimits(environment),
+            cgroup=environment.get("CGAN_PROBE_CGROUP_PROCS") or environment.get("CGAN_CGROUP_PROCS"))
         self.sandboxed = launch.launch(command, pass_fds=pass_fds)
 
     def poll(self):
@@ -317,9 +323,11 @@ def probe_launcher(environ=None):
     """A function that starts a new ProbeProcess the way this grading worker runs its kernel.
 
     With CGAN_SANDBOX_UID set (the pipeline sets it when it sandboxes), the process runs in
-    the grading sandbox as that user, on a tmpfs scratch of its own (CGAN_PROBE_SCRATCH), in
-    the submission's cgroup (CGAN_CGROUP_PROCS), under the kernel's limits; otherwise as a
-    plain child under the same limits (--no-sandbox).
+    the grading sandbox as CGAN_PROBE_UID (else that user), on a tmpfs scratch of its own
+    (CGAN_PROBE_SCRATCH), in the cgroup of CGAN_PROBE_CGROUP_PROCS (else CGAN_CGROUP_PROCS),
+    under the kernel's limits; otherwise as a plain child under the same limits (--no-sandbox).
+    The pipeline gives the tests a user and a cgroup apart from the notebook's kernel, which
+    runs at the same time.
     """
     environ = dict(os.environ if environ is None else environ)
     environ["CGAN_DEVICE"] = "cpu"

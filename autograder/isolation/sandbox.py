@@ -30,6 +30,7 @@ from pathlib import Path
 from autograder.config import REPO
 
 SANDBOX_UID_BASE = 2_100_000  # worker slot k runs as uid/gid SANDBOX_UID_BASE + k; no such user exists
+TESTS_UID_OFFSET = 10_000     # ... and its tests' probe process as SANDBOX_UID_BASE + TESTS_UID_OFFSET + k
 ETC_FILES = ["ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "ssl/certs", "nsswitch.conf",
              "mime.types", "matplotlibrc"]
 KEPT_ENVIRONMENT = ["PATH", "LANG", "LC_ALL", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NBGRADER_EXECUTION",

@@ -100,16 +100,19 @@ def _dataset_folder():
     return images.parent
 
 
-def _environment(root, limits, group):
+def _environment(root, limits, groups):
     environment = {k: v for k, v in os.environ.items() if k not in ("CGAN_SCHEDULE", "CGAN_CHECKPOINT_DIR")}
     environment.update(limits.kernel_environment(), JUPYTER_PATH=str(root / "jupyter"), MPLBACKEND="Agg",
                        CGAN_DATA_DIR=str(_dataset_folder()), CGAN_DATA_CACHE=str(DATA_CACHE),
                        CGAN_CHECKPOINT_DIR=str(root / "scratch"),
                        HOME=str(root / "scratch"), TMPDIR=str(root / "runtime"), CGAN_DEVICE="cpu",
                        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    if limits.sandbox:
+    if limits.sandbox:  # the notebook's kernel and the tests' probe process: a user and a cgroup each
+        notebook, tests = groups
         environment.update(CGAN_SANDBOX_UID=str(_sandbox_uid()), CGAN_SANDBOX_SCRATCH=str(root / "scratch"),
-                           CGAN_PROBE_SCRATCH=str(root / "probe-scratch"), **{cgroups.PROCS_ENV: group.procs_env()})
+                           CGAN_PROBE_UID=str(_sandbox_uid() + sandbox.TESTS_UID_OFFSET),
+                           CGAN_PROBE_SCRATCH=str(root / "probe-scratch"), CGAN_PROBE_CGROUP_PROCS=tests.procs_env(),
+                           **{cgroups.PROCS_ENV: notebook.procs_env()})
     return environment
 
 
@@ -194,6 +197,14 @@ def _verdicts_only(outcome, root, task, judgement, result, limits, timed_out, gr
     outcome.feedback = page.read_bytes()
 
 
+def _cgroup(name, limits):
+    """A SubmissionCgroup for one sandboxed process tree of a submission (None without the sandbox)."""
+    if not limits.sandbox:
+        return nullcontext(None)
+    return cgroups.SubmissionCgroup.create(name, memory_bytes=int(limits.memory_gb * 1024**3),
+                                           pids=limits.processes + 16)  # + bwrap's own
+
+
 def grade_submission(task):
     """Grade one submission in a temporary course folder; its Outcome (never raises for the student's doing)."""
     start = time.monotonic()
@@ -208,16 +219,18 @@ def grade_submission(task):
             (root / folder).mkdir()
         (root / "runtime").mkdir(mode=0o700)  # the kernel's connection file and sockets
         install_kernelspec(root / "jupyter")
-        cgroup = cgroups.SubmissionCgroup.create(
-            f"{task.student[:60]}-{os.getpid()}-{time.monotonic_ns() % 10**9}", memory_bytes=int(limits.memory_gb * 1024**3),
-            pids=limits.processes + 32) if limits.sandbox else nullcontext(None)  # + bwrap's own and the probe's
-        with cgroup as group:
-            result, timed_out = _run_worker(root, task, _environment(root, limits, group))
-            group_problems = group.events().problems() if group else []
+        # The notebook's kernel and the tests' probe process run at the same time, each in a cgroup of its own:
+        # what the notebook's code does to its memory, processes or CPU cannot starve the tests.
+        name = f"{task.student[:60]}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+        with _cgroup(f"{name}-notebook", limits) as notebook, _cgroup(f"{name}-tests", limits) as tests:
+            result, timed_out = _run_worker(root, task, _environment(root, limits, (notebook, tests)))
+            group_problems = notebook.events().problems() if notebook else []  # what stopped the notebook, if any
+            tests_problems = [f"the tests' process: {line}" for line in (tests.events().problems() if tests else [])]
         outcome = Outcome(task.student, graded=bool(result.get("autograded")), timed_out=timed_out,
                           log=result.get("log", "") + (root / "worker.log").read_text(errors="replace")[-100_000:])
         outcome.problems += [tuple(p) for p in result.get("problems", [])]
-        outcome.problems += [("cgroup kill" if "kill" in line else "process cap", line) for line in group_problems]
+        outcome.problems += [("cgroup kill" if "kill" in line else "process cap", line)
+                             for line in group_problems + tests_problems]
         judgement = root / "judgement.json"
         if judgement.exists():
             outcome.timings["tests"] = {g: v["seconds"] for g, v in json.loads(judgement.read_text())["verdicts"].items()}

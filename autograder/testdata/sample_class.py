@@ -283,7 +283,7 @@ CASES = [
          why="a PyTorch UserWarning and debug prints to stderr cost nothing: only failed checks fail a test"),
     Case("probe_server_killed", lambda: solved({"discriminator": [(
         "        super().__init__()\n", "        super().__init__()\n" + attacks.KILL_THE_PROBE_SERVER)]}),
-         fails={"test_discriminator", "test_discriminator_hidden"},
+         fails={"test_discriminator", "test_discriminator_hidden"}, problems={"test process died"},
          why="D kills the process that answers the tests while another test runs beside it: that test is judged again"),
     Case("untouched_release", lambda: nbformat.read(RELEASE, as_version=4), fails={"all"},
          why="the notebook as released: 0, and grading finishes"),
