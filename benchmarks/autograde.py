@@ -38,7 +38,8 @@ from autograder.run.pipeline import GradingRun, grade  # noqa: E402
 from autograder.testdata import sample_class  # noqa: E402
 
 WRITE_SECONDS = []  # the client's time per result, over every run
-STEPS = {"imports": "imports", "data": "data cell", "training_loop": "training loop", "metrics": "metrics",
+STEPS = {"imports": "imports", "data": "data cell", "models": "models cell", "training_loop": "training loop",
+         "metrics": "metrics", "test_generator": "test_generator (starts the probe)",
          "test_training_run": "hidden training run (verdict)", "test_train_step_hidden": "hidden train_step tests"}
 
 

@@ -35,6 +35,7 @@ from autograder.scoring.output_limits import output_cut_problems
 SLOTS = Path(tempfile.gettempdir()) / "cgan-grading-slots"  # one lock file per sandbox user id in use here
 DATA_CACHE = Path(tempfile.gettempdir()) / "cgan-grading-data"  # Fashion-MNIST decoded once per machine
 MAX_SLOTS = 4096
+NOTEBOOK_CPU_WEIGHT, TESTS_CPU_WEIGHT = 100, 200  # cgroup CPU shares of a submission's kernel and of its tests
 
 
 @dataclass(frozen=True)
@@ -197,12 +198,12 @@ def _verdicts_only(outcome, root, task, judgement, result, limits, timed_out, gr
     outcome.feedback = page.read_bytes()
 
 
-def _cgroup(name, limits):
+def _cgroup(name, limits, cpu_weight):
     """A SubmissionCgroup for one sandboxed process tree of a submission (None without the sandbox)."""
     if not limits.sandbox:
         return nullcontext(None)
     return cgroups.SubmissionCgroup.create(name, memory_bytes=int(limits.memory_gb * 1024**3),
-                                           pids=limits.processes + 16)  # + bwrap's own
+                                           pids=limits.processes + 16, cpu_weight=cpu_weight)  # + bwrap's own
 
 
 def grade_submission(task):
@@ -222,7 +223,10 @@ def grade_submission(task):
         # The notebook's kernel and the tests' probe process run at the same time, each in a cgroup of its own:
         # what the notebook's code does to its memory, processes or CPU cannot starve the tests.
         name = f"{task.student[:60]}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-        with _cgroup(f"{name}-notebook", limits) as notebook, _cgroup(f"{name}-tests", limits) as tests:
+        # The tests get two shares of the CPU to the notebook's one: they are what a submission waits for (the
+        # notebook's run ends seconds earlier). Every submission has the same three shares in all.
+        with _cgroup(f"{name}-notebook", limits, NOTEBOOK_CPU_WEIGHT) as notebook, \
+                _cgroup(f"{name}-tests", limits, TESTS_CPU_WEIGHT) as tests:
             result, timed_out = _run_worker(root, task, _environment(root, limits, (notebook, tests)))
             group_problems = notebook.events().problems() if notebook else []  # what stopped the notebook, if any
             tests_problems = [f"the tests' process: {line}" for line in (tests.events().problems() if tests else [])]
