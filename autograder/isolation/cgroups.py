@@ -1,7 +1,8 @@
 """A control group for each submission: an equal CPU share, a memory cap, a process cap, one kill.
 
-Every process of one submission (its grading kernel, the probe) lives in a cgroup of its own,
-created under the grader's own cgroup (read from /proc/self/cgroup), beside the other submissions':
+A submission's processes live in cgroups of their own (autograder/run/task.py makes two: one for
+its notebook's kernel, one for its tests' probe process, which run at the same time), created
+under the grader's own cgroup (read from /proc/self/cgroup), beside the other submissions':
 
     cpu      an equal share between the submissions graded at once (v1 cpu.shares, v2 cpu.weight),
              and optionally a quota of cores (cpu.cfs_quota_us / cpu.max)

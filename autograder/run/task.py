@@ -6,8 +6,8 @@ The task carries everything grading needs: the notebook (after intake's repairs)
 template gradebook (the assignment, its cells and hidden tests) and the limits. The
 worker needs only the same environment (this repository, Python, bubblewrap and
 Fashion-MNIST), no shared filesystem: it grades in a temporary course folder of its own,
-in a cgroup of the submission's own, and returns the scores, the graded notebook, the
-feedback page and the problems it found, as data.
+with two cgroups of the submission's own (its notebook's kernel; its tests' probe process),
+and returns the scores, the graded notebook, the feedback page and the problems it found, as data.
 """
 import fcntl
 import json
