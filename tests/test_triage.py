@@ -10,7 +10,7 @@ from autograder.testdata.variants import BUGS, CORRECT
 # problems only grading itself can find (the kernel or the tests have to run for them), or intake (links)
 AT_RUN_TIME = {"cell timeout", "exit", "kernel died", "output flood", "output cut", "out of memory", "too slow",
                "process cap", "cgroup kill", "grading failed", "not loaded for the tests", "error in a definition",
-               "symlink refused"}
+               "symlink refused", "test process died", "test timeout", "test reply spoiled"}
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.layout != "symlink"],
