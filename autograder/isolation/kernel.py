@@ -42,7 +42,9 @@ PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent():
-    """When the grader's worker dies (e.g. killed at the time limit), so does this script, and its sandbox."""
+    """SIGKILL this process when its parent dies -- strictly, when the thread that started it ends
+    (PR_SET_PDEATHSIG). Here: when the grader's worker dies (e.g. killed at the time limit), so does
+    this script, and its sandbox; the zygote and the unsandboxed probe use it too."""
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 

@@ -308,15 +308,14 @@ class ProbeProcess:
 
 def _limit_unsandboxed(environ):
     """In the child, before exec: the kernel's resource limits, and death with the grading worker."""
-    import ctypes
     import resource
 
-    from autograder.isolation.kernel import rlimits
+    from autograder.isolation.kernel import die_with_parent, rlimits
 
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     for name, value in rlimits(environ).items():
         resource.setrlimit(getattr(resource, name), (value, value))
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent()
 
 
 def probe_launcher(environ=None):

@@ -101,13 +101,18 @@ def _dataset_folder():
     return images.parent
 
 
+def _python_path():
+    """$PYTHONPATH for the processes grading starts: this repository first (the autograder package is not installed)."""
+    return os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+
+
 def _environment(root, limits, groups):
     environment = {k: v for k, v in os.environ.items() if k not in ("CGAN_SCHEDULE", "CGAN_CHECKPOINT_DIR")}
     environment.update(limits.kernel_environment(), JUPYTER_PATH=str(root / "jupyter"), MPLBACKEND="Agg",
                        CGAN_DATA_DIR=str(_dataset_folder()), CGAN_DATA_CACHE=str(DATA_CACHE),
                        CGAN_CHECKPOINT_DIR=str(root / "scratch"),
                        HOME=str(root / "scratch"), TMPDIR=str(root / "runtime"), CGAN_DEVICE="cpu",
-                       PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+                       PYTHONPATH=_python_path())
     if limits.sandbox:  # the notebook's kernel and the tests' probe process: a user and a cgroup each
         notebook, tests = groups
         environment.update(CGAN_SANDBOX_UID=str(_sandbox_uid()), CGAN_SANDBOX_SCRATCH=str(root / "scratch"),
@@ -124,7 +129,7 @@ def _zygote():
         if zygote is not None:
             zygote.close()
         environment = dict(os.environ, MPLBACKEND="Agg",
-                           PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+                           PYTHONPATH=_python_path())
         zygote = _zygotes.zygote = Zygote(environment, cwd=REPO)
     return zygote
 

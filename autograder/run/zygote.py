@@ -22,7 +22,8 @@ import subprocess
 import sys
 import time
 
-PR_SET_PDEATHSIG = 1
+from autograder.isolation.kernel import die_with_parent
+
 TARGET = "autograder.run.worker:main"
 # What grading imports: nbgrader's path, the checks, and what the assignments' prelude cells import
 # (they run in the grader too). A module missing here is imported by each child instead: slower, not wrong.
@@ -35,13 +36,11 @@ PRELOAD = ("autograder.run.worker", "nbgrader.converters", "nbgrader.preprocesso
 
 def _child(target, request, replies):
     """In the forked child: become the grading process of `request`; never returns."""
-    import ctypes
-
     code = 1
     try:
         os.close(replies)  # the zygote's channel to the grading side
         os.setsid()
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        die_with_parent()
         log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
@@ -101,7 +100,7 @@ class Zygote:
     def __init__(self, environment, cwd, target=TARGET, start_timeout=120):
         self.process = subprocess.Popen([sys.executable, "-m", "autograder.run.zygote", target], cwd=cwd, env=environment,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
-                                        preexec_fn=_die_with_this_thread)
+                                        preexec_fn=die_with_parent)  # strictly: with the thread that starts it
         self.buffered, self.child = b"", None
         try:
             ready = self._line(time.monotonic() + start_timeout)
@@ -164,11 +163,6 @@ class Zygote:
         self.process.wait()
         self.process.stdin.close()
         self.process.stdout.close()
-
-
-def _die_with_this_thread():
-    import ctypes
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 if __name__ == "__main__":  # python -m autograder.run.zygote MODULE:FUNCTION
